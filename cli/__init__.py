@@ -1,0 +1,1 @@
+"""The `fitmon` command line: the composition root that wires the other packages together."""

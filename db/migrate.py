@@ -1,0 +1,107 @@
+"""Forward-only, checksummed SQL migrations, one runner for production, demo and tests.
+
+Files are `migrations/NNNN_slug.sql`; a file named `NNNN_slug.timescale.sql` runs only where the
+TimescaleDB extension is available, and is applied later if the extension appears.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import psycopg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_NAME_RE = re.compile(r"(\d{4})_([a-z0-9_]+?)(\.timescale)?\.sql")
+_LOCK_KEY = 0x666974_6D6F6E  # "fitmon": one migrating process at a time
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+    timescale_only: bool
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    found: list[Migration] = []
+    for entry in resources.files("db.migrations").iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _NAME_RE.fullmatch(entry.name)
+        if match is None:
+            raise MigrationError(f"migration file name {entry.name!r} is not NNNN_slug.sql")
+        found.append(
+            Migration(int(match[1]), match[2], entry.read_text("utf-8"), match[3] is not None)
+        )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version number: {versions}")
+    return found
+
+
+def timescale_available(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
+    return row is not None
+
+
+def migrate(conninfo: str) -> list[Migration]:
+    """Apply pending migrations; returns those applied. Refuses if an applied file changed."""
+    applied_now: list[Migration] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute(_CREATE_TABLE)
+            has_timescale = timescale_available(conn)
+            if has_timescale:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+            applied = {int(version): str(checksum) for version, checksum in rows}
+            for migration in load_migrations():
+                if migration.version in applied:
+                    if applied[migration.version] != migration.checksum:
+                        raise MigrationError(
+                            f"migration {migration.version:04d}_{migration.name} changed after it "
+                            "was applied; add a new migration instead of editing an applied one"
+                        )
+                    continue
+                if migration.timescale_only and not has_timescale:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum),
+                    )
+                log.info("migration applied", version=migration.version, name=migration.name)
+                applied_now.append(migration)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now

@@ -1,0 +1,225 @@
+"""Device protocol v1: topic grammar and payload models (PROTOCOL.md).
+
+Unknown extra fields are ignored so that compatible v1 extensions never break ingest; every field
+PROTOCOL.md names is checked strictly (no string-to-number coercion).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+)
+
+from devices.catalog import EQUIPMENT_TYPES, FAULT_TYPES, Severity
+from devices.codes import CodeError, parse_equipment_code, parse_site_code
+
+PROTOCOL_VERSION: Final = 1
+DEFAULT_TOPIC_ROOT: Final = "fitness/v1"
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
+MAX_SESSION_SECONDS: Final = 4 * 3600
+GATEWAY: Final = "gateway"
+
+
+class Kind(enum.StrEnum):
+    BIRTH = "birth"
+    STATUS = "status"
+    USAGE = "usage"
+    FAULT = "fault"
+
+
+def _checked_code(value: str) -> str:
+    parse_equipment_code(value)  # CodeError is a ValueError: pydantic reports it with its text
+    return value
+
+
+EquipmentCodeStr = Annotated[str, AfterValidator(_checked_code)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    v: Literal[1]
+    code: EquipmentCodeStr
+    boot: int = Field(ge=0)
+    seq: int = Field(ge=0)
+    ts: AwareDatetime
+
+
+class Birth(_Message):
+    fw: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    kind: str
+    heartbeat_s: int = Field(gt=0, le=86_400)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.kind not in EQUIPMENT_TYPES:
+            raise ValueError(f"unknown equipment kind {self.kind!r}")
+
+
+class Status(_Message):
+    online: bool
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    rssi_dbm: float | None = Field(default=None, ge=-200, le=20)
+    temp_c: float | None = Field(default=None, ge=-80, le=120)
+    tilt_deg: float | None = Field(default=None, ge=0, le=180)
+
+
+class Usage(_Message):
+    started_at: AwareDatetime
+    duration_s: float = Field(gt=0, le=MAX_SESSION_SECONDS)
+    reps: int = Field(ge=0)
+    energy_wh: float | None = Field(default=None, ge=0)
+    avg_cadence_rpm: float | None = Field(default=None, ge=0)
+    max_load_kg: float | None = Field(default=None, ge=0)
+
+
+def _known_fault(value: str) -> str:
+    if value not in FAULT_TYPES:
+        raise ValueError(f"unknown fault code {value!r}")
+    return value
+
+
+class Fault(_Message):
+    fault: Annotated[str, AfterValidator(_known_fault)]
+    severity: Severity
+    state: Literal["raised", "cleared"]
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+class Will(BaseModel):
+    """The last-will payload: `{"v":1,"online":false,"boot":<boot>}` (PROTOCOL.md, Transport)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    v: Literal[1]
+    online: Literal[False]
+    boot: int = Field(ge=0)
+
+
+Message = Birth | Status | Usage | Fault
+
+MODEL_BY_KIND: Final[dict[Kind, type[_Message]]] = {
+    Kind.BIRTH: Birth,
+    Kind.STATUS: Status,
+    Kind.USAGE: Usage,
+    Kind.FAULT: Fault,
+}
+
+
+def infer_kind(item: Any) -> str | None:
+    """The kind of a batch item, told by its distinguishing field (a batch has no kind topic)."""
+    if isinstance(item, dict):
+        for field, kind in (
+            ("started_at", Kind.USAGE),
+            ("fault", Kind.FAULT),
+            ("heartbeat_s", Kind.BIRTH),
+            ("online", Kind.STATUS),
+        ):
+            if field in item:
+                return kind.value
+    elif isinstance(item, _Message):
+        return kind_of(item).value
+    return None
+
+
+def kind_of(message: _Message) -> Kind:
+    for kind, model in MODEL_BY_KIND.items():
+        if type(message) is model:
+            return kind
+    raise TypeError(f"not a v1 message: {type(message).__name__}")
+
+
+BatchItem = Annotated[
+    Annotated[Birth, Tag("birth")]
+    | Annotated[Status, Tag("status")]
+    | Annotated[Usage, Tag("usage")]
+    | Annotated[Fault, Tag("fault")],
+    Discriminator(
+        infer_kind,
+        custom_error_type="unknown_kind",
+        custom_error_message="cannot tell the message kind (no started_at, fault, heartbeat_s "
+        "or online field)",
+    ),
+]
+BATCH_ADAPTER: Final = TypeAdapter(list[BatchItem])
+ITEM_ADAPTER: Final = TypeAdapter(BatchItem)
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed v1 topic. `code` is None for a site batch; `kind` is None for a batch."""
+
+    site: str
+    code: str | None
+    kind: Kind | None
+
+    @property
+    def is_batch(self) -> bool:
+        return self.kind is None
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.code == GATEWAY
+
+
+class TopicError(ValueError):
+    pass
+
+
+def parse_topic(topic: str, root: str = DEFAULT_TOPIC_ROOT) -> Topic:
+    """Parse `<root>/<site>/<code>/<kind>` or `<root>/<site>/batch`; raises TopicError."""
+    prefix = root + "/"
+    if not topic.startswith(prefix):
+        raise TopicError(f"topic {topic!r} is not under {root!r}")
+    parts = topic[len(prefix) :].split("/")
+    try:
+        site = str(parse_site_code(parts[0]))
+        if len(parts) == 2 and parts[1] == "batch":
+            return Topic(site, None, None)
+        if len(parts) != 3:
+            raise TopicError(f"topic {topic!r} is not <site>/<code>/<kind> or <site>/batch")
+        code, kind_text = parts[1], parts[2]
+        try:
+            kind = Kind(kind_text)
+        except ValueError:
+            raise TopicError(f"unknown message kind {kind_text!r} in topic {topic!r}") from None
+        if code == GATEWAY:
+            if kind is not Kind.STATUS:
+                raise TopicError(f"a gateway publishes only status, topic {topic!r}")
+            return Topic(site, code, kind)
+        equipment = parse_equipment_code(code)
+    except CodeError as exc:
+        raise TopicError(f"bad code in topic: {exc}") from None
+    if str(equipment.site) != site:
+        raise TopicError(f"equipment {code} is not at site {site}")
+    return Topic(site, code, kind)
+
+
+def item_topic(site: str, code: str, kind: Kind | str, root: str = DEFAULT_TOPIC_ROOT) -> str:
+    return f"{root}/{site}/{code}/{Kind(kind).value}"
+
+
+def batch_topic(site: str, root: str = DEFAULT_TOPIC_ROOT) -> str:
+    return f"{root}/{site}/batch"
+
+
+def subscription(root: str = DEFAULT_TOPIC_ROOT) -> str:
+    return f"{root}/#"
+
+
+def too_far_ahead(moment: datetime, now: datetime) -> bool:
+    """PROTOCOL.md: a timestamp more than 5 minutes in the future is refused."""
+    return moment - now > MAX_FUTURE_SKEW

@@ -1,0 +1,285 @@
+"""Turning received MQTT messages into validated v1 messages, or dead letters with a reason."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from devices.protocol import (
+    BATCH_ADAPTER,
+    ITEM_ADAPTER,
+    MAX_PAYLOAD_BYTES,
+    MODEL_BY_KIND,
+    Birth,
+    Fault,
+    Kind,
+    Message,
+    Status,
+    TopicError,
+    Usage,
+    Will,
+    parse_topic,
+    too_far_ahead,
+)
+from ingest.mqtt import Received
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    payload: bytes
+    received_at: datetime
+    category: str  # a short label for metrics: bad_topic, oversized, not_utf8, malformed_json, ...
+    reason: str  # what was wrong, with the value, for the people reading dead letters
+    code: str | None = None
+
+
+@dataclass(slots=True)
+class WillEvent:
+    site: str
+    code: str | None  # None: the site gateway's will
+    boot: int
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    usage: list[tuple[Usage, datetime]] = field(default_factory=list)
+    status: list[tuple[Status, datetime]] = field(default_factory=list)
+    faults: list[tuple[Fault, datetime]] = field(default_factory=list)
+    births: list[tuple[Birth, datetime]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    # Per device, the last presence event in arrival order: a will, or traffic (arrival, boot).
+    presence: dict[str, WillEvent | tuple[datetime, int]] = field(default_factory=dict)
+    gateway_presence: dict[str, WillEvent | datetime] = field(default_factory=dict)
+    received_kinds: dict[str, int] = field(default_factory=dict)
+    newest_device_ts: datetime | None = None
+
+    @property
+    def message_count(self) -> int:
+        return len(self.usage) + len(self.status) + len(self.faults) + len(self.births)
+
+
+def describe(exc: ValidationError) -> str:
+    """A one-line summary of a pydantic error: `field: message; ...` (at most five)."""
+    parts = []
+    for error in exc.errors(include_url=False)[:5]:
+        location = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{location}: {error['msg']}" if location else error["msg"])
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "; ".join(parts) + more
+
+
+def _category(exc: ValidationError) -> str:
+    for error in exc.errors(include_url=False):
+        if error["type"] == "json_invalid":
+            return "malformed_json"
+        if error["loc"] and error["loc"][-1] == "code":
+            return "bad_check" if "check character" in error["msg"] else "bad_code"
+    return "schema"
+
+
+class RegistryView(Protocol):
+    def has_equipment(self, code: str) -> bool: ...
+    def has_site(self, site: str) -> bool: ...
+
+
+class Decoder:
+    def __init__(self, topic_root: str, registry: RegistryView) -> None:
+        self._root = topic_root
+        self._registry = registry
+
+    def decode(self, received: list[Received]) -> DecodedBatch:
+        batch = DecodedBatch()
+        for item in received:
+            self._decode_one(item, batch)
+        return batch
+
+    def _decode_one(self, item: Received, batch: DecodedBatch) -> None:
+        arrived = datetime.fromtimestamp(item.received_at, UTC)
+
+        def refuse(category: str, reason: str, code: str | None = None) -> None:
+            batch.dead.append(DeadLetter(item.topic, item.payload, arrived, category, reason, code))
+
+        try:
+            topic = parse_topic(item.topic, self._root)
+        except TopicError as exc:
+            batch.received_kinds["invalid"] = batch.received_kinds.get("invalid", 0) + 1
+            refuse("bad_topic", str(exc))
+            return
+        kind_label = "batch" if topic.kind is None else topic.kind.value
+        batch.received_kinds[kind_label] = batch.received_kinds.get(kind_label, 0) + 1
+        if len(item.payload) > MAX_PAYLOAD_BYTES:
+            refuse("oversized", f"payload of {len(item.payload)} bytes exceeds 64 KiB", topic.code)
+            return
+        try:
+            item.payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            refuse("not_utf8", f"payload is not UTF-8: {exc}", topic.code)
+            return
+        if topic.kind is None:
+            self._decode_batch(item, topic.site, arrived, batch)
+            return
+        if topic.is_gateway:
+            try:
+                will = Will.model_validate_json(item.payload)
+            except ValidationError as exc:
+                refuse(_category(exc), f"gateway status must be a last will: {describe(exc)}")
+                return
+            if not self._registry.has_site(topic.site):
+                refuse("unknown_code", f"unknown site {topic.site}")
+                return
+            batch.gateway_presence[topic.site] = WillEvent(topic.site, None, will.boot, arrived)
+            return
+        assert topic.code is not None
+        try:
+            message: Message = MODEL_BY_KIND[topic.kind].model_validate_json(item.payload)  # type: ignore[assignment]
+        except ValidationError as exc:
+            if topic.kind is Kind.STATUS:
+                try:
+                    will = Will.model_validate_json(item.payload)
+                except ValidationError:
+                    pass
+                else:
+                    if not self._registry.has_equipment(topic.code):
+                        refuse("unknown_code", f"unknown equipment code {topic.code}", topic.code)
+                        return
+                    batch.presence[topic.code] = WillEvent(
+                        topic.site, topic.code, will.boot, arrived
+                    )
+                    return
+            refuse(_category(exc), f"{topic.kind.value}: {describe(exc)}", topic.code)
+            return
+        if message.code != topic.code:
+            refuse(
+                "code_mismatch",
+                f"payload code {message.code} differs from topic code {topic.code}",
+                message.code,
+            )
+            return
+        self._accept(message, arrived, batch, item.topic, item.payload)
+
+    def _decode_batch(
+        self, item: Received, site: str, arrived: datetime, batch: DecodedBatch
+    ) -> None:
+        try:
+            messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
+        except ValidationError as exc:
+            # Slow path: find the bad items, keep the good ones (each item stands alone).
+            try:
+                raw = json.loads(item.payload)
+            except ValueError as json_exc:
+                batch.dead.append(
+                    DeadLetter(
+                        item.topic,
+                        item.payload,
+                        arrived,
+                        "malformed_json",
+                        f"batch: malformed JSON: {json_exc}",
+                    )
+                )
+                return
+            if not isinstance(raw, list):
+                batch.dead.append(
+                    DeadLetter(
+                        item.topic,
+                        item.payload,
+                        arrived,
+                        "schema",
+                        f"batch must be a JSON array, got {type(raw).__name__}: {describe(exc)}",
+                    )
+                )
+                return
+            for index, element in enumerate(raw):
+                element_bytes = json.dumps(element, ensure_ascii=False).encode()
+                try:
+                    one: Message = ITEM_ADAPTER.validate_json(element_bytes)
+                except ValidationError as item_exc:
+                    code = element.get("code") if isinstance(element, dict) else None
+                    batch.dead.append(
+                        DeadLetter(
+                            item.topic,
+                            element_bytes,
+                            arrived,
+                            _category(item_exc),
+                            f"batch item {index}: {describe(item_exc)}",
+                            code if isinstance(code, str) else None,
+                        )
+                    )
+                    continue
+                self._accept_batch_item(one, site, arrived, batch, item.topic, element_bytes, index)
+            batch.gateway_presence.setdefault(site, arrived)
+            return
+        for index, one in enumerate(messages):
+            self._accept_batch_item(one, site, arrived, batch, item.topic, None, index)
+        batch.gateway_presence[site] = arrived
+
+    def _accept_batch_item(
+        self,
+        message: Message,
+        site: str,
+        arrived: datetime,
+        batch: DecodedBatch,
+        topic: str,
+        element_bytes: bytes | None,
+        index: int,
+    ) -> None:
+        if message.code[:11] != site:
+            raw = element_bytes or message.model_dump_json().encode()
+            batch.dead.append(
+                DeadLetter(
+                    topic,
+                    raw,
+                    arrived,
+                    "code_mismatch",
+                    f"batch item {index}: equipment {message.code} is not at site {site}",
+                    message.code,
+                )
+            )
+            return
+        self._accept(message, arrived, batch, topic, element_bytes, index)
+
+    def _accept(
+        self,
+        message: Message,
+        arrived: datetime,
+        batch: DecodedBatch,
+        topic: str,
+        raw: bytes | None,
+        index: int | None = None,
+    ) -> None:
+        where = "" if index is None else f"batch item {index}: "
+
+        def refuse(category: str, reason: str) -> None:
+            payload = raw if raw is not None else message.model_dump_json().encode()
+            batch.dead.append(
+                DeadLetter(topic, payload, arrived, category, where + reason, message.code)
+            )
+
+        if not self._registry.has_equipment(message.code):
+            refuse("unknown_code", f"unknown equipment code {message.code}")
+            return
+        if too_far_ahead(message.ts, arrived):
+            refuse("future", f"ts {message.ts.isoformat()} is more than 5 minutes in the future")
+            return
+        if isinstance(message, Usage):
+            if too_far_ahead(message.started_at, arrived):
+                refuse(
+                    "future",
+                    f"started_at {message.started_at.isoformat()} is more than 5 minutes ahead",
+                )
+                return
+            batch.usage.append((message, arrived))
+        elif isinstance(message, Status):
+            batch.status.append((message, arrived))
+        elif isinstance(message, Fault):
+            batch.faults.append((message, arrived))
+        else:
+            batch.births.append((message, arrived))
+        batch.presence[message.code] = (arrived, message.boot)
+        if batch.newest_device_ts is None or message.ts > batch.newest_device_ts:
+            batch.newest_device_ts = message.ts

@@ -1,0 +1,46 @@
+"""The ingest process: `python -m ingest` or `fitmon ingest`."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import structlog
+from prometheus_client import start_http_server
+
+from ingest.logs import configure_logging
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+
+log = structlog.get_logger(__name__)
+
+
+def run(settings: IngestSettings) -> None:
+    service = IngestService(settings)
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server, thread = start_http_server(
+        settings.metrics_port, settings.metrics_host, registry=service.metrics.registry
+    )
+    log.info(
+        "ingest starting",
+        broker=settings.mqtt_url,
+        topic_root=settings.topic_root,
+        metrics=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+    )
+    try:
+        service.run()
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def main() -> None:
+    settings = IngestSettings()
+    configure_logging(settings.log_format)
+    run(settings)

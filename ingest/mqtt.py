@@ -1,0 +1,151 @@
+"""The MQTT edge of ingest: a persistent paho session whose callback only enqueues.
+
+QoS 1 messages are acknowledged (manual ack) only after the batch holding them is committed, so
+the broker redelivers whatever a crash left uncommitted (MQTT 5 §4.4).
+"""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from devices.protocol import subscription
+from ingest.metrics import IngestMetrics
+from ingest.settings import IngestSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Received:
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    retain: bool
+    received_at: float  # time.time() at arrival
+    generation: int  # which connection delivered it; acks go only to that connection
+
+
+class MqttSource:
+    def __init__(
+        self, settings: IngestSettings, inbox: queue.SimpleQueue[Received], metrics: IngestMetrics
+    ) -> None:
+        self._settings = settings
+        self._inbox = inbox
+        self._metrics = metrics
+        self._v5 = settings.mqtt_protocol == "5"
+        self.generation = 0
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else False,
+            manual_ack=True,
+        )
+        if settings.mqtt_username:
+            password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+            self.client.username_pw_set(settings.mqtt_username, password)
+        if settings.mqtt_tls:
+            self.client.tls_set(tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        properties = None
+        if self._v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self._settings.session_expiry_s
+            properties.ReceiveMaximum = self._settings.receive_maximum
+        self.client.connect_async(
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            keepalive=30,
+            clean_start=False if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected.clear()
+        self._metrics.connected.set(0)
+
+    def ack(self, received: list[Received]) -> None:
+        """Acknowledge committed QoS 1 messages still owned by the current connection.
+
+        A message from an earlier connection is redelivered on the new one with a packet id that
+        may since have been given to another message, so its ack must not be sent (MQTT 5 §4.4).
+        """
+        generation = self.generation
+        for item in received:
+            if item.qos and item.generation == generation:
+                self.client.ack(item.mid, item.qos)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("mqtt connection refused", reason=str(reason_code))
+            return
+        self.generation += 1
+        topic = subscription(self._settings.topic_root)
+        if self._v5:
+            # Retained wills are sent only for a new subscription: a resumed session has seen them.
+            client.subscribe(topic, options=SubscribeOptions(qos=1, retainHandling=1))
+        elif not flags.session_present:
+            client.subscribe(topic, qos=1)
+        self.connected.set()
+        self._metrics.connected.set(1)
+        log.info(
+            "mqtt connected",
+            broker=self._settings.mqtt_url,
+            session_present=flags.session_present,
+            topic=topic,
+        )
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        self._metrics.connected.set(0)
+        log.warning("mqtt disconnected", reason=str(reason_code))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(
+            Received(
+                message.topic,
+                bytes(message.payload),
+                message.qos,
+                message.mid,
+                message.retain,
+                time.time(),
+                self.generation,
+            )
+        )

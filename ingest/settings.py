@@ -1,0 +1,62 @@
+"""Settings of the ingest process, read from FITMON_* environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devices.protocol import DEFAULT_TOPIC_ROOT
+
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fitmon"
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FITMON_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: SecretStr = SecretStr(DEV_DATABASE_URL)
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_client_id: str = "fitmon-ingest"
+    topic_root: str = DEFAULT_TOPIC_ROOT
+    # How long the broker keeps ingest's session (and queues its messages) while it is down.
+    session_expiry_s: int = Field(default=7 * 86_400, gt=0)
+    # QoS 1 messages the broker may have in flight to ingest, unacknowledged (MQTT 5 §3.1.2.11.3).
+    receive_maximum: int = Field(default=20_000, ge=1, le=65_535)
+    batch_max: int = Field(default=5_000, ge=1)
+    batch_wait_ms: int = Field(default=50, ge=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65_535)
+    # A device silent for three heartbeat intervals is marked offline; this is how often to look.
+    offline_check_s: float = Field(default=30.0, gt=0)
+    offline_after_heartbeats: int = Field(default=3, ge=1)
+    default_heartbeat_s: int = Field(default=300, gt=0)
+    registry_refresh_s: float = Field(default=2.0, ge=0)
+    log_format: Literal["json", "console"] = "json"
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> IngestSettings:
+        if self.env == "prod":
+            if self.database_url.get_secret_value() == DEV_DATABASE_URL:
+                raise ValueError("FITMON_DATABASE_URL must be set in production")
+            if self.mqtt_password is None:
+                raise ValueError("FITMON_MQTT_PASSWORD must be set in production")
+        return self
+
+    @property
+    def mqtt_host(self) -> str:
+        return urlsplit(self.mqtt_url).hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        parts = urlsplit(self.mqtt_url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def mqtt_tls(self) -> bool:
+        return urlsplit(self.mqtt_url).scheme == "mqtts"
