@@ -67,9 +67,10 @@ def ingest_command() -> None:
 
 
 def _register_optional_commands() -> None:
+    from simulators.cli import simulate  # noqa: PLC0415
+
     from cli.demo import demo  # noqa: PLC0415
     from cli.verify import verify  # noqa: PLC0415
-    from simulators.cli import simulate  # noqa: PLC0415
 
     fitmon.add_command(demo)
     fitmon.add_command(simulate)

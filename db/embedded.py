@@ -14,7 +14,6 @@ import socket
 import subprocess
 import warnings
 from pathlib import Path
-
 from types import ModuleType
 
 _SYSTEM_USER = "embedded_postgres"
@@ -45,7 +44,7 @@ class EmbeddedPostgres:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self._user: str | None = None
-        global pgcmd, pgutils  # noqa: PLW0603 - imported once, on first use
+        global pgcmd, pgutils
         pgcmd, pgutils = _embedded_postgres()
         if platform.system() != "Windows" and os.geteuid() == 0:
             pgutils.ensure_user_exists(_SYSTEM_USER)
@@ -74,13 +73,13 @@ class EmbeddedPostgres:
     def start(self) -> None:
         self._prepare()
         if not (self.data_dir / "PG_VERSION").exists():
-            pgcmd.initdb(  # type: ignore[attr-defined]
+            pgcmd.initdb(
                 ["--auth=trust", "--encoding=utf8", "--locale=C", "-U", "postgres"],
                 pgdata=self.data_dir,
                 user=self._user,
             )
         options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off"
-        pgcmd.pg_ctl(  # type: ignore[attr-defined]
+        pgcmd.pg_ctl(
             ["-w", "-t", "60", "-o", options, "-l", str(self.data_dir / "server.log"), "start"],
             pgdata=self.data_dir,
             user=self._user,
@@ -88,8 +87,10 @@ class EmbeddedPostgres:
         )
 
     def stop(self, mode: str = "fast") -> None:
+        if self._user is not None:
+            pgutils.ensure_prefix_permissions(self.data_dir)  # a temp dir's parents may be reset
         try:
-            pgcmd.pg_ctl(  # type: ignore[attr-defined]
+            pgcmd.pg_ctl(
                 ["-w", "-m", mode, "stop"], pgdata=self.data_dir, user=self._user, timeout=90
             )
         except subprocess.CalledProcessError:
@@ -108,5 +109,9 @@ class EmbeddedPostgres:
 
     def destroy(self) -> None:
         if self.running():
-            self.stop("immediate")
+            try:
+                self.stop("immediate")
+            except subprocess.CalledProcessError:
+                # SIGQUIT is PostgreSQL's immediate shutdown, the same as `pg_ctl -m immediate`
+                os.kill(int((self.data_dir / "postmaster.pid").read_text().split()[0]), 3)
         shutil.rmtree(self.data_dir, ignore_errors=True)

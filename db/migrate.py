@@ -71,16 +71,29 @@ def timescale_available(conn: psycopg.Connection[Any]) -> bool:
     return row is not None
 
 
+def _create_timescale_extension(conn: psycopg.Connection[Any]) -> bool:
+    """Create the extension; False (with a warning) where it is installed but not preloaded."""
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        log.warning(
+            "TimescaleDB is installed but cannot be enabled; continuing on plain PostgreSQL",
+            error=str(exc).strip(),
+        )
+        return False
+    return True
+
+
 def migrate(conninfo: str) -> list[Migration]:
     """Apply pending migrations; returns those applied. Refuses if an applied file changed."""
     applied_now: list[Migration] = []
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    # No prepared statements: they outlive a migration on poolers and single-session servers.
+    with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(_CREATE_TABLE)
-            has_timescale = timescale_available(conn)
-            if has_timescale:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            has_timescale = timescale_available(conn) and _create_timescale_extension(conn)
             rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
             applied = {int(version): str(checksum) for version, checksum in rows}
             for migration in load_migrations():

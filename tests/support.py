@@ -157,17 +157,24 @@ class Publisher:
 
     def __init__(self, broker_url: str, client_id: str | None = None) -> None:
         import paho.mqtt.client as mqtt  # noqa: PLC0415
+        from paho.mqtt.enums import CallbackAPIVersion  # noqa: PLC0415
 
         host, _, port = broker_url.removeprefix("mqtt://").partition(":")
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{os.urandom(4).hex()}"
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{os.urandom(4).hex()}"
         )
         self.client.max_inflight_messages_set(1000)
         self.client.connect(host, int(port))
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes | str | dict[str, object] | list[object],
-                qos: int = 1, *, wait: bool = True) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str | dict[str, object] | list[object],
+        qos: int = 1,
+        *,
+        wait: bool = True,
+    ) -> None:
         import json  # noqa: PLC0415
 
         body = json.dumps(payload) if isinstance(payload, dict | list) else payload
@@ -180,19 +187,39 @@ class Publisher:
         self.client.loop_stop()
 
 
-def v1(code: str, seq: int, *, boot: int = 1, ts: str | None = None, **fields: object) -> dict[str, object]:
+def v1(
+    code: str, seq: int, *, boot: int = 1, ts: str | None = None, **fields: object
+) -> dict[str, object]:
     return {"v": 1, "code": code, "boot": boot, "seq": seq, "ts": ts or now_rfc3339(), **fields}
 
 
-def usage(code: str, seq: int, *, reps: int = 12, duration_s: float = 45.0, boot: int = 1,
-          started_at: str | None = None, ts: str | None = None, **fields: object) -> dict[str, object]:
+def usage(
+    code: str,
+    seq: int,
+    *,
+    reps: int = 12,
+    duration_s: float = 45.0,
+    boot: int = 1,
+    started_at: str | None = None,
+    ts: str | None = None,
+    **fields: object,
+) -> dict[str, object]:
     moment = ts or now_rfc3339()
-    return v1(code, seq, boot=boot, ts=moment, started_at=started_at or moment,
-              duration_s=duration_s, reps=reps, **fields)
+    return v1(
+        code,
+        seq,
+        boot=boot,
+        ts=moment,
+        started_at=started_at or moment,
+        duration_s=duration_s,
+        reps=reps,
+        **fields,
+    )
 
 
-def birth(code: str, seq: int = 0, *, boot: int = 1, heartbeat_s: int = 60,
-          kind: str = "air_walker") -> dict[str, object]:
+def birth(
+    code: str, seq: int = 0, *, boot: int = 1, heartbeat_s: int = 60, kind: str = "air_walker"
+) -> dict[str, object]:
     return v1(code, seq, boot=boot, fw="1.4.2", model="AW-200", kind=kind, heartbeat_s=heartbeat_s)
 
 

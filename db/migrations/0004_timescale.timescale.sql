@@ -14,8 +14,6 @@ ALTER TABLE fault_events DROP CONSTRAINT fault_events_pkey;
 ALTER TABLE fault_events ADD PRIMARY KEY (code, boot, seq, ts);
 SELECT create_hypertable('fault_events', by_range('ts', INTERVAL '30 days'), migrate_data => true);
 
-ALTER TABLE usage_hourly SET (autovacuum_vacuum_scale_factor = 0.05);
-
 ALTER TABLE usage_sessions SET (timescaledb.compress, timescaledb.compress_segmentby = 'code',
                                 timescaledb.compress_orderby = 'started_at');
 SELECT add_compression_policy('usage_sessions', INTERVAL '30 days');

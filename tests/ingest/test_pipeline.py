@@ -38,7 +38,9 @@ def count(database_url: str, table: str, site: str) -> int:
 
 
 def test_usage_is_stored_and_rolled_up_by_hour(
-    database_url: str, ingest_factory: Callable[..., IngestProcess], publisher: Publisher,
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
     topic_root: str,
 ) -> None:
     registry = load_registry(database_url, make_registry(items=2))
@@ -46,20 +48,31 @@ def test_usage_is_stored_and_rolled_up_by_hour(
     ingest_factory()
     started = datetime(2026, 11, 20, 7, 15, tzinfo=UTC)
     for seq in range(1, 4):
-        publisher.publish(item_topic(topic_root, code, "usage"), usage(
-            code, seq, reps=10 * seq, energy_wh=1.5, started_at=started.isoformat(),
-        ))
+        publisher.publish(
+            item_topic(topic_root, code, "usage"),
+            usage(
+                code,
+                seq,
+                reps=10 * seq,
+                energy_wh=1.5,
+                started_at=started.isoformat(),
+            ),
+        )
     wait_until(lambda: count(database_url, "usage_sessions", code) == 3, message="3 sessions")
     row = scalar(
         database_url,
-        "SELECT row(sessions, reps, energy_wh)::text FROM usage_hourly WHERE code = %s AND hour = %s",
-        code, started.replace(minute=0),
+        "SELECT row(sessions, reps, energy_wh)::text FROM usage_hourly "
+        "WHERE code = %s AND hour = %s",
+        code,
+        started.replace(minute=0),
     )
     assert row == "(3,60,4.5)"
 
 
 def test_duplicate_usage_is_stored_once_and_counted_once_in_rollup(
-    database_url: str, ingest_factory: Callable[..., IngestProcess], publisher: Publisher,
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
     topic_root: str,
 ) -> None:
     registry = load_registry(database_url, make_registry(items=1))
@@ -70,15 +83,19 @@ def test_duplicate_usage_is_stored_once_and_counted_once_in_rollup(
         publisher.publish(item_topic(topic_root, code, "usage"), message)
     # the same message once more inside a site batch: still the same (code, boot, seq)
     publisher.publish(f"{topic_root}/{code[:11]}/batch", [message])
-    wait_until(lambda: ingest.metric("fitmon_ingest_messages_duplicate_total", kind="usage") == 3,
-               message="3 duplicates counted")
+    wait_until(
+        lambda: ingest.metric("fitmon_ingest_messages_duplicate_total", kind="usage") == 3,
+        message="3 duplicates counted",
+    )
     assert count(database_url, "usage_sessions", code) == 1
     assert scalar(database_url, "SELECT sessions FROM usage_hourly WHERE code = %s", code) == 1
     assert scalar(database_url, "SELECT reps FROM usage_hourly WHERE code = %s", code) == 20
 
 
 def test_every_kind_of_bad_input_is_dead_lettered_and_the_messages_around_it_are_stored(
-    database_url: str, ingest_factory: Callable[..., IngestProcess], publisher: Publisher,
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
     topic_root: str,
 ) -> None:
     registry = load_registry(database_url, make_registry(items=2))
@@ -107,23 +124,35 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_messages_around_it_are
         publisher.publish(topic, usage(code, seq))
         publisher.publish(bad_topic, payload)
     publisher.publish(topic, usage(code, seq + 1))
-    wait_until(lambda: count(database_url, "usage_sessions", code) == len(bad) + 1,
-               message="every good message stored")
-    wait_until(lambda: ingest.metric("fitmon_ingest_dead_letters_total") >= len(bad),
-               message="every bad message dead-lettered")
+    wait_until(
+        lambda: count(database_url, "usage_sessions", code) == len(bad) + 1,
+        message="every good message stored",
+    )
+    wait_until(
+        lambda: ingest.metric("fitmon_ingest_dead_letters_total") >= len(bad),
+        message="every bad message dead-lettered",
+    )
     rows = {
-        r for (r,) in _fetch(database_url,
-                             "SELECT reason FROM dead_letters WHERE topic LIKE %s", topic_root + "%")
+        str(r)
+        for (r,) in _fetch(
+            database_url, "SELECT reason FROM dead_letters WHERE topic LIKE %s", topic_root + "%"
+        )
     }
     for _, _, expected in bad:
         assert any(expected in reason for reason in rows), (expected, rows)
-    raw = _fetch(database_url, "SELECT payload FROM dead_letters WHERE reason LIKE %s AND topic = %s",
-                 "%not UTF-8%", topic)
-    assert bytes(raw[0][0]) == b'{"v": 1, "code": "\xff\xfe"}'
+    raw = _fetch(
+        database_url,
+        "SELECT payload FROM dead_letters WHERE reason LIKE %s AND topic = %s",
+        "%not UTF-8%",
+        topic,
+    )
+    assert raw[0][0] == b'{"v": 1, "code": "\xff\xfe"}'
 
 
 def test_site_batch_stores_good_items_and_dead_letters_each_bad_item(
-    database_url: str, ingest_factory: Callable[..., IngestProcess], publisher: Publisher,
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
     topic_root: str,
 ) -> None:
     registry = load_registry(database_url, make_registry(items=3))
@@ -131,23 +160,30 @@ def test_site_batch_stores_good_items_and_dead_letters_each_bad_item(
     site = a[:11]
     foreign = str(make_equipment_code("110105-0001", 1))
     ingest_factory()
-    publisher.publish(f"{topic_root}/{site}/batch", [
-        birth(a, 0),
-        usage(a, 1, reps=5),
-        v1(b, 1, online=True, battery_pct=88.5),
-        v1(c, 1, fault="MECH_JAM", severity="major", state="raised", detail="flywheel stuck"),
-        usage(b, 2, reps="many"),
-        usage(foreign, 1),
-        {"v": 1},
-    ])
+    publisher.publish(
+        f"{topic_root}/{site}/batch",
+        [
+            birth(a, 0),
+            usage(a, 1, reps=5),
+            v1(b, 1, online=True, battery_pct=88.5),
+            v1(c, 1, fault="MECH_JAM", severity="major", state="raised", detail="flywheel stuck"),
+            {**usage(b, 2), "reps": "many"},
+            usage(foreign, 1),
+            {"v": 1},
+        ],
+    )
     wait_until(lambda: count(database_url, "fault_events", site) == 1, message="fault stored")
     assert count(database_url, "usage_sessions", site) == 1
     assert count(database_url, "status_reports", site) == 1
     assert count(database_url, "device_births", site) == 1
-    reasons = [r for (r,) in _fetch(
-        database_url, "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY reason",
-        f"{topic_root}/{site}/batch",
-    )]
+    reasons = [
+        str(r)
+        for (r,) in _fetch(
+            database_url,
+            "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY reason",
+            f"{topic_root}/{site}/batch",
+        )
+    ]
     assert len(reasons) == 3
     assert any("batch item 4" in r and "reps" in r for r in reasons)
     assert any("batch item 5" in r and "not at site" in r for r in reasons)
@@ -157,21 +193,32 @@ def test_site_batch_stores_good_items_and_dead_letters_each_bad_item(
 
 
 def test_late_message_is_stored_at_its_device_time(
-    database_url: str, ingest_factory: Callable[..., IngestProcess], publisher: Publisher,
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
     topic_root: str,
 ) -> None:
     registry = load_registry(database_url, make_registry(items=1))
     code = registry.equipment[0].code
     ingest_factory()
     three_days_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    publisher.publish(item_topic(topic_root, code, "usage"), usage(
-        code, 1, ts=three_days_ago.isoformat(), started_at=three_days_ago.isoformat(),
-    ))
+    publisher.publish(
+        item_topic(topic_root, code, "usage"),
+        usage(
+            code,
+            1,
+            ts=three_days_ago.isoformat(),
+            started_at=three_days_ago.isoformat(),
+        ),
+    )
     wait_until(lambda: count(database_url, "usage_sessions", code) == 1, message="late session")
-    assert scalar(database_url, "SELECT started_at FROM usage_sessions WHERE code = %s",
-                  code) == three_days_ago
-    assert scalar(database_url, "SELECT hour FROM usage_hourly WHERE code = %s",
-                  code) == three_days_ago.replace(minute=0, second=0)
+    assert (
+        scalar(database_url, "SELECT started_at FROM usage_sessions WHERE code = %s", code)
+        == three_days_ago
+    )
+    assert scalar(
+        database_url, "SELECT hour FROM usage_hourly WHERE code = %s", code
+    ) == three_days_ago.replace(minute=0, second=0)
 
 
 def _fetch(database_url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
