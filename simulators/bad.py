@@ -5,6 +5,7 @@ Each must end as its own dead letter, so `verify` can find every one by topic an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,7 +50,7 @@ def unknown_code(code: str) -> str:
 
 
 def make_bad(way: BadWay, *, root: str, site: str, code: str, other_code: str, boot: int,
-             nonce: int, ms: int, ts: rfc3339) -> BadMessage:
+             nonce: int, ms: int, ts: Callable[[int], str]) -> BadMessage:
     """One bad message of `way` from item `code` at device time `ms`; `other_code` is registered."""
     seq = BAD_SEQ_BASE + nonce
     now = ts(ms)

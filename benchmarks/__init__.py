@@ -1,0 +1,1 @@
+"""Scripts that print throughput and memory figures against same-run baselines."""

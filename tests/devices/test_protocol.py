@@ -1,0 +1,102 @@
+"""Topic grammar and payload models of protocol v1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from devices.protocol import (
+    BATCH_ADAPTER,
+    Fault,
+    Kind,
+    Status,
+    TopicError,
+    Usage,
+    Will,
+    parse_topic,
+)
+
+CODE = "320705-0042-007-4"
+TS = "2026-11-20T08:00:00+08:00"
+
+
+def test_item_topic_parses_to_site_code_and_kind() -> None:
+    topic = parse_topic(f"fitness/v1/320705-0042/{CODE}/usage")
+    assert (topic.site, topic.code, topic.kind) == ("320705-0042", CODE, Kind.USAGE)
+
+
+def test_batch_and_gateway_topics_parse() -> None:
+    assert parse_topic("fitness/v1/320705-0042/batch").is_batch
+    assert parse_topic("fitness/v1/320705-0042/gateway/status").is_gateway
+
+
+@pytest.mark.parametrize(
+    ("topic", "message"),
+    [
+        ("fitness/v2/320705-0042/batch", "not under"),
+        (f"fitness/v1/320705-0042/{CODE}/selfie", "unknown message kind"),
+        ("fitness/v1/320705-0042/320705-0042-007-5/usage", "wrong check character"),
+        (f"fitness/v1/320705-0043/{CODE}/usage", "is not at site"),
+        ("fitness/v1/320705-0042/gateway/usage", "gateway publishes only status"),
+        (f"fitness/v1/320705-0042/{CODE}/usage/extra", "is not <site>/<code>/<kind>"),
+    ],
+)
+def test_bad_topics_are_refused_with_the_reason(topic: str, message: str) -> None:
+    with pytest.raises(TopicError, match=message):
+        parse_topic(topic)
+
+
+def test_usage_accepts_extra_fields_from_compatible_extensions() -> None:
+    body = {"v": 1, "code": CODE, "boot": 3, "seq": 9, "ts": TS, "started_at": TS,
+            "duration_s": 61.5, "reps": 40, "energy_wh": 2.5, "firmware_note": "new in v1.1"}
+    usage = Usage.model_validate_json(json.dumps(body))
+    assert usage.reps == 40
+    assert usage.ts.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"duration_s": 0}, "duration_s"),
+        ({"duration_s": 4 * 3600 + 1}, "duration_s"),
+        ({"reps": -1}, "reps"),
+        ({"reps": "12"}, "reps"),
+        ({"ts": "2026-11-20T08:00:00"}, "ts"),
+        ({"v": 2}, "v"),
+    ],
+)
+def test_usage_schema_violations_name_the_field(change: dict[str, object], field: str) -> None:
+    body = {"v": 1, "code": CODE, "boot": 3, "seq": 9, "ts": TS, "started_at": TS,
+            "duration_s": 60, "reps": 10, **change}
+    with pytest.raises(ValidationError) as info:
+        Usage.model_validate_json(json.dumps(body))
+    assert field in {str(e["loc"][0]) for e in info.value.errors()}
+
+
+def test_fault_requires_a_catalog_code() -> None:
+    body = {"v": 1, "code": CODE, "boot": 1, "seq": 1, "ts": TS, "severity": "major",
+            "state": "raised"}
+    assert Fault.model_validate_json(json.dumps({**body, "fault": "MECH_JAM"})).fault == "MECH_JAM"
+    with pytest.raises(ValidationError, match="unknown fault code 'ROCKET'"):
+        Fault.model_validate_json(json.dumps({**body, "fault": "ROCKET"}))
+
+
+def test_will_payload_is_not_a_status() -> None:
+    will = b'{"v":1,"online":false,"boot":7}'
+    assert Will.model_validate_json(will).boot == 7
+    with pytest.raises(ValidationError):
+        Status.model_validate_json(will)
+
+
+def test_batch_items_are_told_apart_by_their_fields() -> None:
+    common = {"v": 1, "code": CODE, "boot": 1, "ts": TS}
+    items = [
+        {**common, "seq": 0, "fw": "1", "model": "m", "kind": "rider", "heartbeat_s": 60},
+        {**common, "seq": 1, "online": True},
+        {**common, "seq": 2, "started_at": TS, "duration_s": 5, "reps": 1},
+        {**common, "seq": 3, "fault": "TAMPER", "severity": "major", "state": "raised"},
+    ]
+    kinds = [type(m).__name__ for m in BATCH_ADAPTER.validate_json(json.dumps(items))]
+    assert kinds == ["Birth", "Status", "Usage", "Fault"]
