@@ -66,7 +66,7 @@ def ingest_command() -> None:
     ingest_main()
 
 
-def _register_optional_commands() -> None:
+def _register_commands() -> None:
     from simulators.cli import simulate  # noqa: PLC0415
 
     from cli.demo import demo  # noqa: PLC0415
@@ -78,5 +78,5 @@ def _register_optional_commands() -> None:
 
 
 def main() -> None:
-    _register_optional_commands()
+    _register_commands()
     fitmon()
