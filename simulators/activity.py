@@ -56,9 +56,19 @@ def tick_context(state: FleetState, seed: int, at_ms: int) -> TickContext:
     return TickContext(day, hour, use, temperature)
 
 
-def draw_tick(state: FleetState, ctx: TickContext, rng: np.random.Generator, py: random.Random,
-              *, start_ms: int, at_ms: int, length_ms: int, wear_scale: float,
-              misbehaviour: Misbehaviour, unmeasured: list[int]) -> list[Event]:
+def draw_tick(
+    state: FleetState,
+    ctx: TickContext,
+    rng: np.random.Generator,
+    py: random.Random,
+    *,
+    start_ms: int,
+    at_ms: int,
+    length_ms: int,
+    wear_scale: float,
+    misbehaviour: Misbehaviour,
+    unmeasured: list[int],
+) -> list[Event]:
     """All that starts in [at_ms, at_ms + length_ms): sessions, fault raises, outages, reboots."""
     events: list[Event] = []
     hours = length_ms / HOUR_MS
@@ -77,8 +87,18 @@ def draw_tick(state: FleetState, ctx: TickContext, rng: np.random.Generator, py:
     age = state.age0_years + (at_ms - start_ms) / YEAR_MS
     night = ctx.hour >= 22 or ctx.hour < 5
     for f, model in enumerate(FAULT_MODELS):
-        chance = hazards(model, age, state.life_years, state.cumulative_use, state.applies[f],
-                         night, wear_scale) * hours
+        chance = (
+            hazards(
+                model,
+                age,
+                state.life_years,
+                state.cumulative_use,
+                state.applies[f],
+                night,
+                wear_scale,
+            )
+            * hours
+        )
         hits = np.flatnonzero((rng.random(n) < chance) & ~state.active[f])
         for i in hits.tolist():
             _raise(state, py, events, f, i, at_ms, length_ms, model.clear_after_h)
@@ -89,8 +109,15 @@ def draw_tick(state: FleetState, ctx: TickContext, rng: np.random.Generator, py:
     return events
 
 
-def _sessions(state: FleetState, rng: np.random.Generator, counts: npt.NDArray[np.int64],
-              at_ms: int, length_ms: int, events: list[Event], unmeasured: list[int]) -> None:
+def _sessions(
+    state: FleetState,
+    rng: np.random.Generator,
+    counts: npt.NDArray[np.int64],
+    at_ms: int,
+    length_ms: int,
+    events: list[Event],
+    unmeasured: list[int],
+) -> None:
     owners = np.repeat(np.arange(state.size), counts)
     m = len(owners)
     if m == 0:
@@ -109,32 +136,58 @@ def _sessions(state: FleetState, rng: np.random.Generator, counts: npt.NDArray[n
             unmeasured[i] += 1
             continue
         k = int(kinds[i])
-        events.append((end, SESSION, i, (
-            start, duration, drawn.reps[j],
-            drawn.energy_wh[j] if HAS_ENERGY[k] else None,
-            drawn.cadence_rpm[j] if HAS_CADENCE[k] else None,
-            drawn.load_kg[j] if HAS_LOAD[k] else None,
-        )))
+        events.append(
+            (
+                end,
+                SESSION,
+                i,
+                (
+                    start,
+                    duration,
+                    drawn.reps[j],
+                    drawn.energy_wh[j] if HAS_ENERGY[k] else None,
+                    drawn.cadence_rpm[j] if HAS_CADENCE[k] else None,
+                    drawn.load_kg[j] if HAS_LOAD[k] else None,
+                ),
+            )
+        )
 
 
-def _raise(state: FleetState, py: random.Random, events: list[Event], fault: int, item: int,
-           at_ms: int, length_ms: int, clear_after_h: tuple[float, float]) -> None:
+def _raise(
+    state: FleetState,
+    py: random.Random,
+    events: list[Event],
+    fault: int,
+    item: int,
+    at_ms: int,
+    length_ms: int,
+    clear_after_h: tuple[float, float],
+) -> None:
     state.active[fault, item] = True
     raised = at_ms + py.randrange(length_ms)
     events.append((raised, FAULT, item, (fault, True)))
-    events.append((raised + round(py.uniform(*clear_after_h) * HOUR_MS), FAULT, item,
-                   (fault, False)))
+    events.append(
+        (raised + round(py.uniform(*clear_after_h) * HOUR_MS), FAULT, item, (fault, False))
+    )
 
 
-def _outages(state: FleetState, rng: np.random.Generator, py: random.Random,
-             misbehaviour: Misbehaviour, at_ms: int, length_ms: int, events: list[Event]) -> None:
+def _outages(
+    state: FleetState,
+    rng: np.random.Generator,
+    py: random.Random,
+    misbehaviour: Misbehaviour,
+    at_ms: int,
+    length_ms: int,
+    events: list[Event],
+) -> None:
     n = state.size
     day_share = length_ms / DAY_MS
     if misbehaviour.offline_per_day > 0:
         chance = misbehaviour.offline_per_day * day_share
         hits = np.flatnonzero((rng.random(n) < chance) & ~state.link_down)
-        lengths = np.clip(rng.lognormal(np.log(misbehaviour.offline_median_s), 1.0, len(hits)),
-                          60.0, 12 * 3600.0)
+        lengths = np.clip(
+            rng.lognormal(np.log(misbehaviour.offline_median_s), 1.0, len(hits)), 1.0, 12 * 3600.0
+        )
         for i, seconds in zip(hits.tolist(), lengths.tolist(), strict=True):
             state.link_down[i] = True
             down = at_ms + py.randrange(length_ms)

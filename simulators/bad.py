@@ -49,22 +49,43 @@ def unknown_code(code: str) -> str:
     return str(make_equipment_code(parse_equipment_code(code).site, 999))
 
 
-def make_bad(way: BadWay, *, root: str, site: str, code: str, other_code: str, boot: int,
-             nonce: int, ms: int, ts: Callable[[int], str]) -> BadMessage:
+def make_bad(
+    way: BadWay,
+    *,
+    root: str,
+    site: str,
+    code: str,
+    other_code: str,
+    boot: int,
+    nonce: int,
+    ms: int,
+    ts: Callable[[int], str],
+) -> BadMessage:
     """One bad message of `way` from item `code` at device time `ms`; `other_code` is registered."""
     seq = BAD_SEQ_BASE + nonce
     now = ts(ms)
     topic = item_topic(site, code, Kind.USAGE, root)
 
     def good(of: str, at: str = now) -> bytes:
-        return messages.usage(of, boot, seq, at, started_at=at, duration_s=60.0, reps=nonce % 50,
-                              energy_wh=None, avg_cadence_rpm=None, max_load_kg=None)
+        return messages.usage(
+            of,
+            boot,
+            seq,
+            at,
+            started_at=at,
+            duration_s=60.0,
+            reps=nonce % 50,
+            energy_wh=None,
+            avg_cadence_rpm=None,
+            max_load_kg=None,
+        )
 
     if way is BadWay.MALFORMED_JSON:
         payload = good(code)[: -(7 + nonce % 5)]  # cut off mid-message
     elif way is BadWay.NOT_UTF8:
-        payload = f'{{"v":1,"code":"{code}","seq":{seq},"note":"'.encode() + b"\xff\xfe\xc3(" + (
-            f' {nonce}"}}'.encode())
+        payload = f'{{"v":1,"code":"{code}","seq":{seq},"ts":"{now}","note":"'.encode() + (
+            b"\xff\xfe\xc3(" + f' {nonce}"}}'.encode()
+        )
     elif way is BadWay.SCHEMA_VIOLATION:
         variant = nonce % 4
         text = good(code).decode()

@@ -1,6 +1,6 @@
 """A city of equipment: generated from parameters or loaded from a registry import file.
 
-The registry CSV of devices.registry is the interchange: `fitmon registry import` loads the same city.
+The registry CSV of devices.registry is the interchange: `fitmon registry import` loads it too.
 """
 
 from __future__ import annotations

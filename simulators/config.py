@@ -1,4 +1,4 @@
-"""What a simulation run is made of: the city's shape, the rates of misbehaviour, and the presets."""
+"""What a simulation run is made of: the city's shape, rates of misbehaviour, and presets."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Misbehaviour:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    """Everything that shapes the ledger (with the city and the start time), plus delivery options."""
+    """All that shapes the ledger (with the city and the start time), plus delivery options."""
 
     seed: int = 1
     heartbeat_s: int = 300

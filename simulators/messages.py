@@ -1,6 +1,6 @@
 """Protocol v1 payloads, built as bytes directly: the simulator's hot path.
 
-Tests parse every kind with devices.protocol's models, so the shortcut cannot drift from the contract.
+Tests parse every kind with devices.protocol's models, so this shortcut cannot drift from it.
 """
 
 from __future__ import annotations
@@ -46,21 +46,45 @@ def _head(code: str, boot: int, seq: int, ts: str) -> str:
     return f'{{"v":1,"code":"{code}","boot":{boot},"seq":{seq},"ts":"{ts}"'
 
 
-def birth(code: str, boot: int, seq: int, ts: str, *, fw: str, model: str, kind: str,
-          heartbeat_s: int) -> bytes:
-    return (f'{_head(code, boot, seq, ts)},"fw":{json.dumps(fw)},"model":{json.dumps(model)},'
-            f'"kind":"{kind}","heartbeat_s":{heartbeat_s}}}').encode()
+def birth(
+    code: str, boot: int, seq: int, ts: str, *, fw: str, model: str, kind: str, heartbeat_s: int
+) -> bytes:
+    return (
+        f'{_head(code, boot, seq, ts)},"fw":{json.dumps(fw)},"model":{json.dumps(model)},'
+        f'"kind":"{kind}","heartbeat_s":{heartbeat_s}}}'
+    ).encode()
 
 
-def status(code: str, boot: int, seq: int, ts: str, *, battery_pct: float, rssi_dbm: float,
-           temp_c: float, tilt_deg: float) -> bytes:
-    return (f'{_head(code, boot, seq, ts)},"online":true,"battery_pct":{battery_pct},'
-            f'"rssi_dbm":{rssi_dbm},"temp_c":{temp_c},"tilt_deg":{tilt_deg}}}').encode()
+def status(
+    code: str,
+    boot: int,
+    seq: int,
+    ts: str,
+    *,
+    battery_pct: float,
+    rssi_dbm: float,
+    temp_c: float,
+    tilt_deg: float,
+) -> bytes:
+    return (
+        f'{_head(code, boot, seq, ts)},"online":true,"battery_pct":{battery_pct},'
+        f'"rssi_dbm":{rssi_dbm},"temp_c":{temp_c},"tilt_deg":{tilt_deg}}}'
+    ).encode()
 
 
-def usage(code: str, boot: int, seq: int, ts: str, *, started_at: str, duration_s: float,
-          reps: int, energy_wh: float | None, avg_cadence_rpm: float | None,
-          max_load_kg: float | None) -> bytes:
+def usage(
+    code: str,
+    boot: int,
+    seq: int,
+    ts: str,
+    *,
+    started_at: str,
+    duration_s: float,
+    reps: int,
+    energy_wh: float | None,
+    avg_cadence_rpm: float | None,
+    max_load_kg: float | None,
+) -> bytes:
     extra = ""
     if energy_wh is not None:
         extra += f',"energy_wh":{energy_wh}'
@@ -68,15 +92,28 @@ def usage(code: str, boot: int, seq: int, ts: str, *, started_at: str, duration_
         extra += f',"avg_cadence_rpm":{avg_cadence_rpm}'
     if max_load_kg is not None:
         extra += f',"max_load_kg":{max_load_kg}'
-    return (f'{_head(code, boot, seq, ts)},"started_at":"{started_at}","duration_s":{duration_s},'
-            f'"reps":{reps}{extra}}}').encode()
+    return (
+        f'{_head(code, boot, seq, ts)},"started_at":"{started_at}","duration_s":{duration_s},'
+        f'"reps":{reps}{extra}}}'
+    ).encode()
 
 
-def fault(code: str, boot: int, seq: int, ts: str, *, fault_code: str, severity: str,
-          state: str, detail: str | None) -> bytes:
+def fault(
+    code: str,
+    boot: int,
+    seq: int,
+    ts: str,
+    *,
+    fault_code: str,
+    severity: str,
+    state: str,
+    detail: str | None,
+) -> bytes:
     tail = "" if detail is None else f',"detail":{json.dumps(detail)}'
-    return (f'{_head(code, boot, seq, ts)},"fault":"{fault_code}","severity":"{severity}",'
-            f'"state":"{state}"{tail}}}').encode()
+    return (
+        f'{_head(code, boot, seq, ts)},"fault":"{fault_code}","severity":"{severity}",'
+        f'"state":"{state}"{tail}}}'
+    ).encode()
 
 
 def will(boot: int) -> bytes:

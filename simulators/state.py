@@ -53,8 +53,9 @@ class FleetState:
         return len(self.codes)
 
 
-def build_state(city: Registry, config: SimConfig, start_ms: int,
-                rng: np.random.Generator) -> FleetState:
+def build_state(
+    city: Registry, config: SimConfig, start_ms: int, rng: np.random.Generator
+) -> FleetState:
     """Draw every item's hidden properties: popularity, clock skew, battery, radio, phase."""
     items = city.equipment
     n = len(items)
@@ -73,8 +74,11 @@ def build_state(city: Registry, config: SimConfig, start_ms: int,
     age0 = np.array([max((start_day - e.installed_on).days, 0) / 365.25 for e in items])
     misbehaviour = config.misbehaviour
     skewed = rng.random(n) < misbehaviour.skewed_share
-    skew_s = np.where(skewed, rng.uniform(5.0, max(misbehaviour.max_skew_s, 5.0), n)
-                      * rng.choice([-1.0, 1.0], n), rng.uniform(-0.5, 0.5, n))
+    skew_s = np.where(
+        skewed,
+        rng.uniform(5.0, max(misbehaviour.max_skew_s, 5.0), n) * rng.choice([-1.0, 1.0], n),
+        rng.uniform(-0.5, 0.5, n),
+    )
     if misbehaviour.max_skew_s < 5.0:
         skew_s = np.clip(skew_s, -misbehaviour.max_skew_s, misbehaviour.max_skew_s)
     tilt_base = np.round(rng.uniform(0.1, 1.5, n), 1)
@@ -84,19 +88,33 @@ def build_state(city: Registry, config: SimConfig, start_ms: int,
     # Boot counters start at the run's start second, so a later run never reuses (code, boot, seq).
     boot0 = start_ms // 1000
     return FleetState(
-        codes=[e.code for e in items], kinds=[e.kind for e in items],
+        codes=[e.code for e in items],
+        kinds=[e.kind for e in items],
         models=[(e.model or f"FM-{e.kind}")[:64] for e in items],
-        site_codes=site_codes, site_of=site_of, divisions=divisions,
+        site_codes=site_codes,
+        site_of=site_of,
+        divisions=divisions,
         district_of=np.array([division_index[e.site_code[:6]] for e in items], dtype=np.intp),
-        kind_index=kind_index, age0_years=age0,
+        kind_index=kind_index,
+        age0_years=age0,
         life_years=np.array([e.service_life_years for e in items], dtype=np.float64),
-        daily=daily, cumulative_use=age0 * 365.25 * daily * 0.7,
-        battery=rng.uniform(30.0, 100.0, n), drain_per_h=battery_drain_per_h(age0, rng),
-        tilt_base=tilt_base, tilt=tilt_base.copy(), rssi=np.round(rng.uniform(-95, -55, n)),
-        temp_offset=rng.uniform(0.5, 3.0, n), applies=applicability(kind_index),
+        daily=daily,
+        cumulative_use=age0 * 365.25 * daily * 0.7,
+        battery=rng.uniform(30.0, 100.0, n),
+        drain_per_h=battery_drain_per_h(age0, rng),
+        tilt_base=tilt_base,
+        tilt=tilt_base.copy(),
+        rssi=np.round(rng.uniform(-95, -55, n)),
+        temp_offset=rng.uniform(0.5, 3.0, n),
+        applies=applicability(kind_index),
         active=np.zeros((len(FAULT_CODES), n), dtype=np.bool_),
         link_down=np.zeros(n, dtype=np.bool_),
         skew_ms=np.rint(skew_s * 1000).astype(np.int64).tolist(),
-        boot=[boot0] * n, first_boot=[boot0] * n, seq=[0] * n, offline=[False] * n,
-        busy_until=[0] * n, heartbeat_order=order.tolist(), heartbeat_phase=phase[order].tolist(),
+        boot=[boot0] * n,
+        first_boot=[boot0] * n,
+        seq=[0] * n,
+        offline=[False] * n,
+        busy_until=[0] * n,
+        heartbeat_order=order.tolist(),
+        heartbeat_phase=phase[order].tolist(),
     )

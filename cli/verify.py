@@ -1,0 +1,380 @@
+"""`fitmon verify`: compare a simulator's ledger with what fitmon stored and report each difference.
+
+Exact for usage per item and hour, faults, births, heartbeats and dead letters. Offline periods are
+compared within a tolerance: fitmon learns of them from last wills and silence, not from the device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import psycopg
+
+from devices.protocol import TopicError, parse_topic
+from simulators.ledger import (
+    HourlyRow,
+    iter_hourly,
+    read_bad,
+    read_devices,
+    read_faults,
+    read_manifest,
+    read_offline,
+)
+
+_MARGIN = timedelta(days=1)  # clock skew and late delivery move device times this little
+
+_MISSING_EQUIPMENT = """
+SELECT c FROM unnest(%(codes)s::text[]) AS c
+WHERE NOT EXISTS (SELECT 1 FROM equipment e WHERE e.code = c) ORDER BY c
+"""
+_HOURLY = """
+SELECT code, hour, sessions, reps, duration_s, energy_wh FROM usage_hourly
+WHERE code = ANY(%(codes)s) AND hour >= %(start)s AND hour < %(end)s
+ORDER BY hour, code COLLATE "C"
+"""
+_SESSIONS_BY_HOUR = """
+SELECT code, date_trunc('hour', started_at, 'UTC') AS hour, count(*), sum(reps), sum(duration_s),
+       coalesce(sum(energy_wh), 0)
+FROM usage_sessions
+WHERE code = ANY(%(codes)s) AND started_at >= %(start)s AND started_at < %(end)s
+GROUP BY 1, 2 ORDER BY 2, code COLLATE "C"
+"""
+_FAULTS = """
+SELECT code, boot, seq, ts, fault, severity, state, detail FROM fault_events
+WHERE code = ANY(%(codes)s) AND ts >= %(start)s AND ts < %(end)s
+"""
+_COUNT_PER_CODE = """
+SELECT code, count(*) FROM {table}
+WHERE code = ANY(%(codes)s) AND ts >= %(start)s AND ts < %(end)s GROUP BY code
+"""
+_DEAD_LETTERS = r"""
+SELECT topic, encode(sha256(payload), 'hex'), received_at FROM dead_letters
+WHERE topic LIKE %(pattern)s ESCAPE '\'
+"""
+_OFFLINE_MARKS = """
+SELECT code, at FROM device_presence
+WHERE code = ANY(%(codes)s) AND NOT online AND at >= %(start)s AND at < %(end)s ORDER BY code, at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    check: str
+    key: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.check} {self.key}: ledger {self.expected}, fitmon {self.found}"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineComparison:
+    """Ledger offline periods fitmon could notice, and how many it marked offline in time."""
+
+    comparable: bool  # only real-time runs: elsewhere fitmon's clock is not the fleet's
+    periods: int
+    noticeable: int  # long enough for a will (at once) or silence (heartbeats) to tell
+    matched: int
+    detect_after_s: float
+    tolerance_s: float
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    differences: list[Difference] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+    bad_expected: int = 0
+    bad_found: int = 0
+    offline: OfflineComparison | None = None
+
+    @property
+    def exact(self) -> bool:
+        return not self.differences
+
+    def render(self, limit: int = 50) -> str:
+        lines = [f"{name}: {count} compared" for name, count in self.checked.items()]
+        lines.append(f"bad messages: {self.bad_found} of {self.bad_expected} in dead letters")
+        if self.offline is not None:
+            o = self.offline
+            note = "" if o.comparable else " (accelerated run: informational only)"
+            lines.append(
+                f"offline periods: {o.periods}, {o.noticeable} long enough to notice "
+                f"(>= {o.detect_after_s + o.tolerance_s:.0f} s); fitmon marked {o.matched} of "
+                f"those offline within {o.tolerance_s:.0f} s{note}"
+            )
+        lines += [str(d) for d in self.differences[:limit]]
+        if len(self.differences) > limit:
+            lines.append(f"... and {len(self.differences) - limit} more differences")
+        lines.append(
+            "EXACT: fitmon matches the ledger"
+            if self.exact
+            else f"{len(self.differences)} difference(s)"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:  # what wait_until shows when a test times out
+        return self.render(limit=10)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _hourly_tuple(row: HourlyRow) -> tuple[int, int, float, float]:
+    return row.sessions, row.reps, row.duration_s, row.energy_wh
+
+
+def _compare_hourly(
+    check: str,
+    ledger: Iterator[HourlyRow],
+    stored: Iterable[tuple[Any, ...]],
+    report: VerifyReport,
+) -> None:
+    """Merge two streams sorted by (hour, code): constant memory for a month of a city."""
+    mine = next(ledger, None)
+    compared = 0
+    for code, hour, sessions, reps, duration, energy in stored:
+        key = (hour, code)
+        while mine is not None and (mine.hour, mine.code) < key:
+            report.differences.append(
+                Difference(
+                    check,
+                    f"{mine.code} {mine.hour:%Y-%m-%d %H:00}Z",
+                    str(_hourly_tuple(mine)),
+                    "nothing",
+                )
+            )
+            mine = next(ledger, None)
+        found = (int(sessions), int(reps), float(duration), float(energy or 0.0))
+        if mine is not None and (mine.hour, mine.code) == key:
+            expected = _hourly_tuple(mine)
+            compared += 1
+            same = expected[:2] == found[:2] and all(
+                _close(x, y) for x, y in zip(expected[2:], found[2:], strict=True)
+            )
+            if not same:
+                report.differences.append(
+                    Difference(check, f"{code} {hour:%Y-%m-%d %H:00}Z", str(expected), str(found))
+                )
+            mine = next(ledger, None)
+        else:
+            report.differences.append(
+                Difference(check, f"{code} {hour:%Y-%m-%d %H:00}Z", "nothing", str(found))
+            )
+    while mine is not None:
+        report.differences.append(
+            Difference(
+                check,
+                f"{mine.code} {mine.hour:%Y-%m-%d %H:00}Z",
+                str(_hourly_tuple(mine)),
+                "nothing",
+            )
+        )
+        mine = next(ledger, None)
+    report.checked[check] = compared
+
+
+def _compare_faults(
+    conn: psycopg.Connection[Any], directory: Path, params: dict[str, Any], report: VerifyReport
+) -> None:
+    expected = {(f.code, f.boot, f.seq): f for f in read_faults(directory)}
+    stored = {(r[0], r[1], r[2]): r for r in conn.execute(_FAULTS, params)}
+    for key, fault in expected.items():
+        row = stored.get(key)
+        name = f"{key[0]} boot {key[1]} seq {key[2]}"
+        want = (fault.ts, fault.fault, fault.severity, fault.state, fault.detail)
+        if row is None:
+            report.differences.append(Difference("faults", name, str(want[1:4]), "nothing"))
+        elif tuple(row[3:]) != want:
+            report.differences.append(Difference("faults", name, str(want), str(tuple(row[3:]))))
+    for key in stored.keys() - expected.keys():
+        report.differences.append(
+            Difference(
+                "faults", f"{key[0]} boot {key[1]} seq {key[2]}", "nothing", str(stored[key][4:7])
+            )
+        )
+    report.checked["faults"] = len(expected)
+
+
+def _compare_counts(
+    conn: psycopg.Connection[Any], directory: Path, params: dict[str, Any], report: VerifyReport
+) -> None:
+    devices = read_devices(directory)
+    for check, table, attribute in (
+        ("births", "device_births", "births"),
+        ("heartbeats", "status_reports", "statuses"),
+    ):
+        stored = dict(conn.execute(_COUNT_PER_CODE.format(table=table), params).fetchall())
+        for device in devices:
+            want, got = getattr(device, attribute), int(stored.get(device.code, 0))
+            if want != got:
+                report.differences.append(Difference(check, device.code, str(want), str(got)))
+        report.checked[check] = len(devices)
+
+
+def _compare_dead_letters(
+    conn: psycopg.Connection[Any],
+    directory: Path,
+    root: str,
+    sites: set[str],
+    since: datetime,
+    report: VerifyReport,
+) -> None:
+    bad = read_bad(directory)
+    expected = {(b.topic, b.sha256): b for b in bad}
+    pattern = root.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "/%"
+    found: set[tuple[str, str]] = set()
+    for topic, digest, received_at in conn.execute(_DEAD_LETTERS, {"pattern": pattern}):
+        key = (topic, digest)
+        if key in expected:
+            found.add(key)
+        elif received_at >= since and _site_of(topic, root) in sites:
+            report.differences.append(
+                Difference("dead_letters", topic, "no bad message", f"dead letter {digest[:12]}")
+            )
+    for key, b in expected.items():
+        if key not in found:
+            report.differences.append(
+                Difference("dead_letters", b.topic, f"{b.way} #{b.nonce} refused", "not stored")
+            )
+    report.bad_expected, report.bad_found = len(expected), len(found)
+
+
+def _site_of(topic: str, root: str) -> str | None:
+    try:
+        return parse_topic(topic, root).site
+    except TopicError:
+        rest = topic[len(root) + 1 :].split("/")
+        return rest[0] if rest else None
+
+
+def _compare_offline(
+    conn: psycopg.Connection[Any],
+    directory: Path,
+    params: dict[str, Any],
+    *,
+    comparable: bool,
+    detect_after_s: float,
+    tolerance_s: float,
+    report: VerifyReport,
+) -> None:
+    """Count ledger outages long enough for fitmon to notice, and those it marked offline."""
+    periods = read_offline(directory)
+    marks: dict[str, list[datetime]] = {}
+    for code, at in conn.execute(_OFFLINE_MARKS, params):
+        marks.setdefault(code, []).append(at)
+    tolerance = timedelta(seconds=tolerance_s)
+    shortest = timedelta(seconds=detect_after_s + tolerance_s)
+    noticeable = [p for p in periods if p.end - p.start >= shortest]
+    matched = sum(
+        1
+        for p in noticeable
+        if any(p.start - tolerance <= at <= p.end + tolerance for at in marks.get(p.code, ()))
+    )
+    report.offline = OfflineComparison(
+        comparable, len(periods), len(noticeable), matched, detect_after_s, tolerance_s
+    )
+
+
+def verify_ledger(
+    database_url: str,
+    directory: Path,
+    *,
+    offline_tolerance_s: float = 60.0,
+    silence_heartbeats: int = 3,
+) -> VerifyReport:
+    """Compare the ledger in `directory` with fitmon's database; read-only."""
+    manifest = read_manifest(directory)
+    devices = read_devices(directory)
+    codes = [d.code for d in devices]
+    start = datetime.fromisoformat(manifest["start"])
+    end = datetime.fromisoformat(manifest["end"])
+    first_hour = start.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    hours = {"codes": codes, "start": first_hour, "end": end + timedelta(hours=1)}
+    wide = {"codes": codes, "start": start - _MARGIN, "end": end + _MARGIN}
+    # With real connection drops the broker publishes the will at once; otherwise ingest notices
+    # an outage only after some heartbeats of silence (FITMON_OFFLINE_AFTER_HEARTBEATS).
+    heartbeat_s = float(manifest["config"]["heartbeat_s"])
+    detect_after = 0.0 if manifest.get("connection_drops") else silence_heartbeats * heartbeat_s
+    report = VerifyReport()
+    # One read-only transaction: a consistent snapshot, and server-side cursors need one.
+    with psycopg.connect(database_url) as conn:
+        conn.read_only = True
+        missing = [r[0] for r in conn.execute(_MISSING_EQUIPMENT, {"codes": codes})]
+        for code in missing:
+            report.differences.append(
+                Difference("registry", code, "in the city", "unknown (import city.csv first)")
+            )
+        with conn.cursor(name="verify_hourly") as cursor:
+            cursor.itersize = 10_000
+            cursor.execute(_HOURLY, hours)
+            _compare_hourly("usage_hourly", iter_hourly(directory), cursor, report)
+        with conn.cursor(name="verify_sessions") as cursor:
+            cursor.itersize = 10_000
+            cursor.execute(_SESSIONS_BY_HOUR, hours)
+            _compare_hourly("usage_sessions", iter_hourly(directory), cursor, report)
+        _compare_faults(conn, directory, wide, report)
+        _compare_counts(conn, directory, wide, report)
+        sites = {code[:11] for code in codes}
+        since = datetime.fromisoformat(manifest.get("real_started_at") or manifest["start"])
+        since -= timedelta(minutes=1)
+        _compare_dead_letters(conn, directory, manifest["topic_root"], sites, since, report)
+        _compare_offline(
+            conn,
+            directory,
+            wide,
+            comparable=manifest.get("mode") == "realtime",
+            detect_after_s=detect_after,
+            tolerance_s=offline_tolerance_s,
+            report=report,
+        )
+    return report
+
+
+@click.command("verify")
+@click.argument("ledger_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--database-url",
+    envvar="FITMON_DATABASE_URL",
+    required=True,
+    help="fitmon's database (default: $FITMON_DATABASE_URL)",
+)
+@click.option("--limit", default=50, show_default=True, help="differences to print at most")
+@click.option(
+    "--offline-tolerance-s",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="slack when matching offline periods with fitmon's presence marks",
+)
+@click.option(
+    "--silence-heartbeats",
+    type=int,
+    default=3,
+    show_default=True,
+    help="heartbeats of silence before ingest marks a device offline",
+)
+def verify(
+    ledger_dir: Path,
+    database_url: str,
+    limit: int,
+    offline_tolerance_s: float,
+    silence_heartbeats: int,
+) -> None:
+    """Compare a simulator run's LEDGER_DIR with what fitmon stored; exit 1 on any difference."""
+    report = verify_ledger(
+        database_url,
+        ledger_dir,
+        offline_tolerance_s=offline_tolerance_s,
+        silence_heartbeats=silence_heartbeats,
+    )
+    click.echo(report.render(limit))
+    if not report.exact:
+        raise SystemExit(1)

@@ -1,0 +1,1 @@
+"""Grafana dashboards for fitmon: reviewed JSON, provisioning files and a provisioning CLI."""

@@ -1,0 +1,208 @@
+"""MQTT connections driven by asyncio through paho's external-loop API (loop_read/loop_write/misc).
+
+Each link bounds its unacknowledged QoS 1 publishes: paho refuses new ones once 65,535 message ids
+are in flight (MQTT_ERR_QUEUE_SIZE), and a bounded window keeps memory flat under back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from simulators.delivery import LinkSpec
+
+KEEPALIVE_S = 60
+RECONNECT_DELAY_S = 1.0
+
+
+class LinkError(RuntimeError):
+    pass
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ValueError(f"MQTT URL must look like mqtt://host:port, got {url!r}")
+    return parts.hostname, parts.port or 1883
+
+
+class Link:
+    """One connection: a device, a site gateway, or a member of a pool."""
+
+    def __init__(self, spec: LinkSpec, *, host: str, port: int, mqtt5: bool, window: int) -> None:
+        self.spec = spec
+        self.host, self.port, self.mqtt5, self.window = host, port, mqtt5, window
+        self.loop = asyncio.get_running_loop()
+        self.pending = 0  # QoS 1 publishes not yet acknowledged by the broker
+        self.dropped = False  # a simulated outage: no reconnect until told
+        self.closing = False
+        self.connected = asyncio.Event()
+        self.room = asyncio.Event()
+        self.failure: str | None = None
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=spec.client_id,
+            protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
+        )
+        client.max_inflight_messages_set(window)
+        client.max_queued_messages_set(0)
+        if spec.will_topic is not None:
+            client.will_set(spec.will_topic, spec.will_payload, qos=1, retain=True)
+        client.on_socket_open = self._socket_open
+        client.on_socket_close = self._socket_close
+        client.on_socket_register_write = self._register_write
+        client.on_socket_unregister_write = self._unregister_write
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self.client = client
+
+    # paho's socket callbacks: hand the socket to the asyncio loop
+    def _socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self.loop.add_reader(sock, client.loop_read)
+
+    def _socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+
+    def _register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self.loop.add_writer(sock, client.loop_write)
+
+    def _unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self.loop.remove_writer(sock)
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            self.failure = f"broker refused {self.spec.client_id}: {reason}"
+        self.connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
+        self.connected.clear()
+        if not (self.dropped or self.closing):  # lost by accident: come back, paho resends
+            self.loop.call_later(RECONNECT_DELAY_S, self._reconnect_quietly)
+
+    def _reconnect_quietly(self) -> None:
+        if self.dropped or self.closing or self.connected.is_set():
+            return
+        try:
+            self.client.reconnect()
+        except OSError:
+            self.loop.call_later(RECONNECT_DELAY_S, self._reconnect_quietly)
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+    ) -> None:
+        self.pending -= 1
+        if self.pending < self.window:
+            self.room.set()
+
+    def connect(self) -> None:
+        """Start connecting (non-blocking after the TCP handshake); await `connected` after."""
+        self.client.connect(self.host, self.port, keepalive=KEEPALIVE_S)
+
+    @property
+    def full(self) -> bool:
+        return self.pending >= self.window
+
+    async def wait_room(self) -> None:
+        while self.pending >= self.window:
+            self.room.clear()
+            await self.room.wait()
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise LinkError(
+                f"{self.spec.client_id} could not publish on {topic}: {mqtt.error_string(info.rc)}"
+            )
+        self.pending += 1  # NO_CONN: paho keeps it and sends it after the reconnect
+
+    def drop(self) -> None:
+        """A simulated outage: the connection dies so that the broker publishes the last will."""
+        self.dropped = True
+        if self.mqtt5:  # MQTT 5 §3.14.2.1: reason 0x04 asks the broker to send the will
+            will = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
+            self.client.disconnect(will)
+        else:
+            sock = self.client.socket()
+            if isinstance(sock, socket.socket):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    async def reconnect(self, will_topic: str, will_payload: bytes) -> None:
+        """Back from an outage or a reboot, with the will of the current boot."""
+        self.dropped = False
+        if self.client.is_connected():
+            return
+        self.client.will_set(will_topic, will_payload, qos=1, retain=True)
+        self.connected.clear()
+        self.client.reconnect()
+        await asyncio.wait_for(self.connected.wait(), 30)
+
+    def misc(self) -> None:
+        self.client.loop_misc()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.client.is_connected():
+            self.client.disconnect()
+
+
+async def open_links(
+    specs: list[LinkSpec], *, url: str, mqtt5: bool, window: int, timeout_s: float = 120.0
+) -> list[Link]:
+    """Connect every link (a few thousand a second on localhost) and wait for every CONNACK."""
+    host, port = parse_mqtt_url(url)
+    links = [Link(spec, host=host, port=port, mqtt5=mqtt5, window=window) for spec in specs]
+    for n, link in enumerate(links):
+        link.connect()
+        if n % 200 == 199:
+            await asyncio.sleep(0)  # read CONNACKs while connecting the rest
+    async with asyncio.timeout(timeout_s):
+        for link in links:
+            await link.connected.wait()
+    failures = [link.failure for link in links if link.failure]
+    if failures:
+        raise LinkError(f"{len(failures)} connection(s) refused, first: {failures[0]}")
+    return links
+
+
+async def keep_alive(links: list[Link], stop: asyncio.Event) -> None:
+    """paho's loop_misc (keepalive pings) for every link, a few times per keepalive period."""
+    while True:
+        for n, link in enumerate(links):
+            link.misc()
+            if n % 1000 == 999:
+                await asyncio.sleep(0)
+        try:
+            await asyncio.wait_for(stop.wait(), KEEPALIVE_S / 4)
+        except TimeoutError:
+            continue
+        return
+
+
+async def drain(links: list[Link], timeout_s: float) -> int:
+    """Wait until the broker acknowledged every publish; returns how many were still pending."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if all(link.pending <= 0 for link in links):
+            return 0
+        await asyncio.sleep(0.05)
+    return sum(max(link.pending, 0) for link in links)
+
+
+async def close_links(links: list[Link]) -> None:
+    for link in links:
+        link.close()
+    await asyncio.sleep(0.1)  # let the DISCONNECT packets go out

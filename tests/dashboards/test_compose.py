@@ -1,0 +1,149 @@
+"""docker-compose.yml, the Dockerfile and .dockerignore hang together (no Docker engine here: the
+files are parsed and cross-checked against the repository and against each other)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dashboards.payloads import PACKAGE_DIR, load_datasources
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES: dict[str, Any] = COMPOSE["services"]
+PROVIDER = yaml.safe_load(
+    (PACKAGE_DIR / "provisioning" / "dashboards" / "fitmon.yaml").read_text(encoding="utf-8")
+)["providers"][0]
+_COMPOSE_VAR = re.compile(r"\$\{([A-Z_]+)(?::-([^}]*))?\}")
+
+
+def compose_defaults(value: str) -> str:
+    """Compose's interpolation with nothing set in the environment: ${NAME:-default}."""
+    return _COMPOSE_VAR.sub(lambda m: m[2] or "", value)
+
+
+def environment(service: str) -> dict[str, str]:
+    return {k: compose_defaults(str(v)) for k, v in SERVICES[service]["environment"].items()}
+
+
+def binds(service: str) -> dict[str, str]:
+    """Container path -> host path of the service's bind mounts (host paths start with ./)."""
+    found = {}
+    for volume in SERVICES[service].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            found[target] = source
+    return found
+
+
+def test_the_stack_has_its_services_and_images() -> None:
+    assert set(SERVICES) >= {"timescaledb", "mosquitto", "migrate", "ingest", "grafana"}
+    assert SERVICES["timescaledb"]["image"] == "timescale/timescaledb:latest-pg16"
+    assert SERVICES["mosquitto"]["image"] == "eclipse-mosquitto:2"
+    assert SERVICES["grafana"]["image"].startswith("grafana/grafana-oss:")
+    assert SERVICES["simulator"]["profiles"] == ["demo"]
+    for name in ("migrate", "ingest", "simulator"):
+        assert SERVICES[name]["build"] == {"context": ".", "dockerfile": "Dockerfile"}
+    assert SERVICES["migrate"]["command"] == ["migrate"]
+    assert SERVICES["ingest"]["command"] == ["ingest"]
+
+
+def test_every_bind_mount_comes_from_the_repository() -> None:
+    for name in SERVICES:
+        for source in binds(name).values():
+            assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+    assert binds("mosquitto") == {"/mosquitto/config/mosquitto.conf": "./deploy/mosquitto.conf"}
+    named = {v.split(":")[0] for s in SERVICES.values() for v in s.get("volumes", [])}
+    assert set(COMPOSE["volumes"]) == {n for n in named if not n.startswith("./")}
+
+
+def test_ingest_reaches_the_database_and_broker_and_serves_metrics() -> None:
+    env = environment("ingest")
+    assert env["FITMON_DATABASE_URL"].endswith("@timescaledb:5432/fitmon")
+    assert env["FITMON_DATABASE_URL"] == environment("migrate")["FITMON_DATABASE_URL"]
+    assert env["FITMON_MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert (env["FITMON_METRICS_HOST"], env["FITMON_METRICS_PORT"]) == ("0.0.0.0", "9108")
+    assert "127.0.0.1:9108:9108" in SERVICES["ingest"]["ports"]
+    assert SERVICES["ingest"]["depends_on"]["migrate"] == {
+        "condition": "service_completed_successfully"
+    }
+    db_password = environment("timescaledb")["POSTGRES_PASSWORD"]
+    assert f"postgres:{db_password}@" in env["FITMON_DATABASE_URL"]
+
+
+def test_grafana_mounts_the_provisioning_and_the_dashboards_where_the_provider_looks() -> None:
+    mounts = binds("grafana")
+    assert mounts["/etc/grafana/provisioning"] == "./dashboards/provisioning"
+    assert mounts[PROVIDER["options"]["path"]] == "./dashboards/json"
+    assert "3000:3000" in SERVICES["grafana"]["ports"]
+    home = environment("grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (ROOT / "dashboards" / "json" / Path(home).name).is_file()
+
+
+def test_grafana_environment_sets_every_datasource_variable_and_matches_the_reader_role() -> None:
+    env = environment("grafana")
+    [datasource] = load_datasources(environ=env)  # raises if a variable is missing
+    assert datasource["url"] == "timescaledb:5432"
+    assert datasource["jsonData"]["timescaledb"] is True  # the timescaledb image has it
+    database = environment("timescaledb")
+    assert datasource["user"] == database["FITMON_GRAFANA_DB_USER"]
+    assert datasource["secureJsonData"]["password"] == database["FITMON_GRAFANA_DB_PASSWORD"]
+    assert datasource["jsonData"]["database"] == database["POSTGRES_DB"]
+    [(target, source)] = binds("timescaledb").items()
+    assert target.startswith("/docker-entrypoint-initdb.d/")
+    required = re.findall(r"\$\{([A-Z_]+):\?", (ROOT / source).read_text(encoding="utf-8"))
+    assert set(required) == {
+        "POSTGRES_USER",
+        "POSTGRES_DB",
+        "FITMON_GRAFANA_DB_USER",
+        "FITMON_GRAFANA_DB_PASSWORD",
+    }
+    assert set(required) <= set(database)
+
+
+def test_dockerfile_builds_a_non_root_fitmon_image_on_python_311_slim() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert [line for line in lines if line.startswith("FROM")] == [
+        "FROM python:3.11-slim AS build",
+        "FROM python:3.11-slim",
+    ]
+    assert "RUN pip wheel --wheel-dir /wheels ." in lines
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users, "the image must not run as root"
+    assert users[-1] not in {"root", "0"}
+    assert 'ENTRYPOINT ["fitmon"]' in lines
+
+
+def test_dockerignore_keeps_what_the_build_needs() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    needed = ["pyproject.toml", project["readme"], "db/migrations/0001_registry.sql"]
+    needed += [str(p.relative_to(ROOT)) for p in (ROOT / "dashboards").rglob("*.*")]
+    for path in needed:
+        parts = Path(path).parts
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        for pattern in patterns:
+            bare = pattern.removeprefix("**/")
+            assert not any(fnmatch.fnmatch(p, bare) for p in prefixes), (path, pattern)
+    assert {".git", ".venv", "tests"} <= set(patterns)
+
+
+def test_installed_package_data_covers_the_dashboard_files() -> None:
+    # setuptools globs each package-data pattern relative to the package directory
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["dashboards"]
+    shipped = {path for pattern in patterns for path in PACKAGE_DIR.glob(pattern)}
+    assert set((PACKAGE_DIR / "json").glob("*.json")) <= shipped
