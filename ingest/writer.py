@@ -199,10 +199,11 @@ WITH up AS (
 """
 
 _DEAD_LETTERS = """
-INSERT INTO dead_letters AS dl (received_at, topic, payload, reason, code, digest, copies)
+INSERT INTO dead_letters AS dl
+    (received_at, topic, payload, category, reason, code, digest, copies)
 SELECT * FROM unnest(%(at)s::timestamptz[], %(topics)s::text[], %(payloads)s::bytea[],
-                     %(reasons)s::text[], %(codes)s::text[], %(digests)s::bytea[],
-                     %(copies)s::int4[])
+                     %(categories)s::text[], %(reasons)s::text[], %(codes)s::text[],
+                     %(digests)s::bytea[], %(copies)s::int4[])
 ON CONFLICT (digest) DO UPDATE SET copies = dl.copies + excluded.copies
 RETURNING (xmax = 0) AS inserted
 """
@@ -439,6 +440,7 @@ def write_dead_letters(conn: psycopg.Connection[Any], dead: list[DeadLetter]) ->
             "at": [letter.received_at for _, (letter, _) in items],
             "topics": [letter.topic for _, (letter, _) in items],
             "payloads": [letter.payload for _, (letter, _) in items],
+            "categories": [letter.category for _, (letter, _) in items],
             "reasons": [letter.reason for _, (letter, _) in items],
             "codes": [letter.code for _, (letter, _) in items],
             "digests": [digest for digest, _ in items],

@@ -79,6 +79,9 @@ CREATE TABLE dead_letters (
     received_at  timestamptz NOT NULL,
     topic        text NOT NULL,
     payload      bytea NOT NULL,
+    -- a short label (bad_topic, oversized, not_utf8, malformed_json, schema, bad_check,
+    -- unknown_code, code_mismatch, future, db_refused) and the full reason, naming the bad value
+    category     text NOT NULL,
     reason       text NOT NULL,
     code         text,
     -- identity of a copy: the same bytes on the same topic redelivered after a crash are one row
@@ -86,3 +89,4 @@ CREATE TABLE dead_letters (
     copies       integer NOT NULL DEFAULT 1
 );
 CREATE INDEX dead_letters_received_at_idx ON dead_letters (received_at);
+CREATE INDEX dead_letters_category_idx ON dead_letters (category, received_at);

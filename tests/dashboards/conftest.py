@@ -73,8 +73,8 @@ INSERT INTO device_state (code, boot, online, last_seen_at, online_changed_at, o
 VALUES (%s, 1, %s, %s, %s, %s)
 """
 _DEAD = """
-INSERT INTO dead_letters (received_at, topic, payload, reason, code, digest, copies)
-VALUES (%s, 'fitness/v1/test', %s, %s, NULL, %s, %s)
+INSERT INTO dead_letters (received_at, topic, payload, category, reason, code, digest, copies)
+VALUES (%s, 'fitness/v1/test', %s, %s, %s, NULL, %s, %s)
 """
 
 
@@ -125,14 +125,23 @@ def _insert_telemetry(conn: psycopg.Connection[Any], s: Seed) -> None:
                 (
                     at(10, 2, 10),
                     b"{}",
+                    "unknown_code",
                     "unknown equipment code 320705-0042-007-4",
                     os.urandom(16),
                     3,
                 ),
-                (at(10, 2, 30), b"[]", "batch item 3: unknown equipment code x", os.urandom(16), 1),
+                (
+                    at(10, 2, 30),
+                    b"[]",
+                    "unknown_code",
+                    "batch item 3: unknown equipment code x",
+                    os.urandom(16),
+                    1,
+                ),
                 (
                     at(10, 2, 20),
                     b"{}",
+                    "schema",
                     "usage: duration_s: Input should be greater than 0",
                     os.urandom(16),
                     1,
@@ -140,21 +149,51 @@ def _insert_telemetry(conn: psycopg.Connection[Any], s: Seed) -> None:
                 (
                     at(10, 4, 0),
                     b"x" * 10,
+                    "oversized",
                     "payload of 70000 bytes exceeds 64 KiB",
                     os.urandom(16),
                     1,
                 ),
-                (at(10, 5, 10), b"{", "usage: Invalid JSON: EOF while parsing", os.urandom(16), 1),
-                (at(10, 5, 20), b"{", "batch: malformed JSON: Expecting value", os.urandom(16), 1),
-                (at(10, 5, 30), b"{}", "topic 'a/b' is not under 'fitness/v1'", os.urandom(16), 1),
+                (
+                    at(10, 5, 10),
+                    b"{",
+                    "malformed_json",
+                    "usage: Invalid JSON: EOF while parsing",
+                    os.urandom(16),
+                    1,
+                ),
+                (
+                    at(10, 5, 20),
+                    b"{",
+                    "malformed_json",
+                    "batch: malformed JSON: Expecting value",
+                    os.urandom(16),
+                    1,
+                ),
+                (
+                    at(10, 5, 30),
+                    b"{}",
+                    "bad_topic",
+                    "topic 'a/b' is not under 'fitness/v1'",
+                    os.urandom(16),
+                    1,
+                ),
                 (
                     at(10, 6, 0),
                     b"{}",
+                    "future",
                     "ts 2019-03-10T07:00:00+00:00 is more than 5 minutes in the future",
                     os.urandom(16),
                     1,
                 ),
-                (at(20, 6, 0), b"{}", "unknown site 990000-0001", os.urandom(16), 1),  # outside
+                (
+                    at(20, 6, 0),
+                    b"{}",
+                    "unknown_code",
+                    "unknown site 990000-0001",
+                    os.urandom(16),
+                    1,
+                ),  # outside
             ],
         )
         cur.execute("UPDATE equipment SET service_status = 'retired' WHERE code = %s", (s.a4,))
