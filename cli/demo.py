@@ -46,7 +46,10 @@ class Chain:
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the demo only; it stops the children in order
         )
 
@@ -77,9 +80,14 @@ def _metric(text: str, name: str) -> float:
     return sum(
         float(line.rpartition(" ")[2])
         for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-        and line[len(name)] in "{ "
+        if line.startswith(name) and not line.startswith("#") and line[len(name)] in "{ "
     )
+
+
+def _scrape(metrics_port: int) -> str:
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
 
 
 def _ensure_database(server: EmbeddedPostgres) -> str:
@@ -95,12 +103,25 @@ def _ensure_database(server: EmbeddedPostgres) -> str:
 @click.option("--broker-url", envvar="FITMON_MQTT_URL", help="Use this MQTT broker (mqtt://h:p).")
 @click.option("--preset", default="small", show_default=True, help="Simulator preset.")
 @click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--speed", default=60.0, show_default=True, help="Simulated seconds per second.")
+@click.option("--days", default=1.0, show_default=True, help="Days of history to replay.")
+@click.option("--speed", default=720.0, show_default=True, help="Simulated seconds per second.")
 @click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
-@click.option("--workdir", default=".fitmon/demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-def demo(database_url: str | None, broker_url: str | None, preset: str, seed: int, speed: float,
-         duration: float | None, workdir: Path) -> None:
+@click.option(
+    "--workdir",
+    default=".fitmon/demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+def demo(
+    database_url: str | None,
+    broker_url: str | None,
+    preset: str,
+    seed: int,
+    days: float,
+    speed: float,
+    duration: float | None,
+    workdir: Path,
+) -> None:
     """Run the whole chain on embedded defaults and print what is happening."""
     workdir.mkdir(parents=True, exist_ok=True)
     chain = Chain(workdir)
@@ -113,15 +134,24 @@ def demo(database_url: str | None, broker_url: str | None, preset: str, seed: in
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        _run(chain, database_url, broker_url, preset, seed, speed, duration, lambda: stopping)
+        _run(chain, database_url, broker_url, preset, seed, days, speed, duration, lambda: stopping)
     finally:
         click.echo("stopping: simulator, api, ingest, broker, database ...")
         chain.stop()
         click.echo("stopped cleanly.")
 
 
-def _run(chain: Chain, database_url: str | None, broker_url: str | None, preset: str, seed: int,
-         speed: float, duration: float | None, stopping: Any) -> None:
+def _run(
+    chain: Chain,
+    database_url: str | None,
+    broker_url: str | None,
+    preset: str,
+    seed: int,
+    days: float,
+    speed: float,
+    duration: float | None,
+    stopping: Any,
+) -> None:
     workdir = chain.workdir
     if database_url is None:
         chain.postgres = EmbeddedPostgres(workdir / "postgres")
@@ -145,37 +175,89 @@ def _run(chain: Chain, database_url: str | None, broker_url: str | None, preset:
     city = workdir / "city.csv"
     ledger = workdir / "ledger"
     subprocess.run(
-        [sys.executable, "-m", "cli", "simulate", "city", "--preset", preset, "--seed", str(seed),
-         "--out", str(city)], check=True,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "simulate",
+            "city",
+            "--preset",
+            preset,
+            "--seed",
+            str(seed),
+            "--out",
+            str(city),
+        ],
+        check=True,
     )
     sites, items = import_registry(database_url, parse_registry_csv(city.read_text("utf-8")))
     click.echo(f"registry   {sites} sites, {items} items imported from {city}")
 
     metrics_port, api_port = free_port(), free_port()
     env = {
-        "FITMON_DATABASE_URL": database_url, "FITMON_MQTT_URL": broker_url,
-        "FITMON_MQTT_PROTOCOL": mqtt5, "FITMON_METRICS_PORT": str(metrics_port),
-        "FITMON_MQTT_CLIENT_ID": "fitmon-demo-ingest", "FITMON_OFFLINE_CHECK_S": "5",
+        "FITMON_DATABASE_URL": database_url,
+        "FITMON_MQTT_URL": broker_url,
+        "FITMON_MQTT_PROTOCOL": mqtt5,
+        "FITMON_METRICS_PORT": str(metrics_port),
+        "FITMON_MQTT_CLIENT_ID": "fitmon-demo-ingest",
+        "FITMON_OFFLINE_CHECK_S": "5",
     }
     chain.spawn("ingest", [sys.executable, "-m", "ingest"], env)
-    chain.spawn("api", [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                        "--host", "127.0.0.1", "--port", str(api_port)], env)
+    chain.spawn(
+        "api",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
+        ],
+        env,
+    )
     _wait_for_ingest(chain, metrics_port)
-    chain.spawn("simulator", [
-        sys.executable, "-m", "cli", "simulate", "run", "--city", str(city), "--preset", preset,
-        "--seed", str(seed), "--broker", broker_url, "--speed", str(speed),
-        "--ledger", str(ledger), "--quiet",
-    ], env)
+    # Accelerated replay of the last `days` days, so the store fills with a believable history.
+    chain.spawn(
+        "simulator",
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "simulate",
+            "run",
+            "--city",
+            str(city),
+            "--preset",
+            preset,
+            "--seed",
+            str(seed),
+            "--broker",
+            broker_url,
+            "--mqtt-protocol",
+            mqtt5,
+            "--days",
+            str(days),
+            "--speed",
+            str(speed),
+            "--ledger",
+            str(ledger),
+            "--quiet",
+        ],
+        env,
+    )
     first_code = parse_registry_csv(city.read_text("utf-8")).equipment[0].code
     click.echo(f"""
 where to look
   metrics    http://127.0.0.1:{metrics_port}/metrics
   api        http://127.0.0.1:{api_port}/api/v1/equipment/{first_code}
   logs       {workdir}/ingest.log  {workdir}/simulator.log  {workdir}/api.log
-  ledger     {ledger}  (check it: fitmon verify --ledger {ledger} --database-url {database_url})
+  ledger     {ledger}  (check it: fitmon verify {ledger} --database-url {database_url})
   Ctrl-C stops everything.
 """)
-    _report_until_stopped(chain, metrics_port, database_url, duration, stopping)
+    _report_until_stopped(chain, metrics_port, database_url, duration, stopping, ledger)
 
 
 def _wait_for_ingest(chain: Chain, metrics_port: int) -> None:
@@ -183,9 +265,7 @@ def _wait_for_ingest(chain: Chain, metrics_port: int) -> None:
     while time.monotonic() < deadline:
         chain.check_alive()
         try:
-            text = urllib.request.urlopen(  # noqa: S310 - our own local metrics endpoint
-                f"http://127.0.0.1:{metrics_port}/metrics", timeout=2
-            ).read().decode()
+            text = _scrape(metrics_port)
             if _metric(text, "fitmon_ingest_connected") == 1:
                 return
         except OSError:
@@ -194,17 +274,22 @@ def _wait_for_ingest(chain: Chain, metrics_port: int) -> None:
     raise click.ClickException("ingest did not connect within 60 s (see ingest.log)")
 
 
-def _report_until_stopped(chain: Chain, metrics_port: int, database_url: str,
-                          duration: float | None, stopping: Any) -> None:
+def _report_until_stopped(
+    chain: Chain,
+    metrics_port: int,
+    database_url: str,
+    duration: float | None,
+    stopping: Any,
+    ledger: Path,
+) -> None:
     started = time.monotonic()
+    verified = False
     last_received, last_at = 0.0, started
     click.echo("  time  recv/s  received  stored  dupes  dead  | sessions  faults  online offline")
     while not stopping() and (duration is None or time.monotonic() - started < duration):
         time.sleep(min(5.0, max(0.5, (duration or 5.0) / 10)))
         chain.check_alive()
-        text = urllib.request.urlopen(  # noqa: S310 - our own local metrics endpoint
-            f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
-        ).read().decode()
+        text = _scrape(metrics_port)
         received = _metric(text, "fitmon_ingest_messages_received_total")
         now = time.monotonic()
         rate = (received - last_received) / (now - last_at)
@@ -219,3 +304,38 @@ def _report_until_stopped(chain: Chain, metrics_port: int, database_url: str,
             f"{_metric(text, 'fitmon_ingest_messages_duplicate_total'):5.0f}  {dead:4d}  | "
             f"{sessions:8d}  {faults:6d}  {online:6d}  {offline:7d}"
         )
+        simulator = chain.processes["simulator"]
+        if not verified and simulator.poll() is not None:
+            verified = True
+            _verify_when_drained(chain, metrics_port, database_url, ledger, simulator.returncode)
+
+
+def _verify_when_drained(
+    chain: Chain, metrics_port: int, database_url: str, ledger: Path, returncode: int
+) -> None:
+    """The replay is over: once ingest has committed everything, check the store against it."""
+    if returncode != 0:
+        click.echo(f"simulator exited with {returncode}; see {chain.workdir}/simulator.log")
+        return
+    for _ in range(120):
+        text = _scrape(metrics_port)
+        if _metric(text, "fitmon_ingest_queue_depth") == 0:
+            break
+        time.sleep(0.5)
+    time.sleep(2 * 0.05 + 1)  # one more batch window for the last messages to commit
+    click.echo("the replay is over; checking the store against the simulator's ledger:")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "verify",
+            str(ledger),
+            "--database-url",
+            database_url,
+            "--limit",
+            "10",
+        ],
+        check=False,
+    )
+    click.echo("figures go on; Ctrl-C stops everything.")

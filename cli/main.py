@@ -7,10 +7,13 @@ from pathlib import Path
 
 import click
 
+from cli.demo import demo
+from cli.verify import verify
 from db.migrate import MigrationError, migrate
 from db.registry import import_registry
 from devices.registry import RegistryImportError, parse_registry_csv
 from ingest.logs import configure_logging
+from simulators.cli import simulate
 
 DATABASE_URL = click.option(
     "--database-url",
@@ -66,17 +69,10 @@ def ingest_command() -> None:
     ingest_main()
 
 
-def _register_commands() -> None:
-    from simulators.cli import simulate  # noqa: PLC0415
-
-    from cli.demo import demo  # noqa: PLC0415
-    from cli.verify import verify  # noqa: PLC0415
-
-    fitmon.add_command(demo)
-    fitmon.add_command(simulate)
-    fitmon.add_command(verify)
+fitmon.add_command(demo)
+fitmon.add_command(simulate)
+fitmon.add_command(verify)
 
 
 def main() -> None:
-    _register_commands()
     fitmon()

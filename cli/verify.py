@@ -1,7 +1,7 @@
-"""`fitmon verify`: compare a simulator's ledger with what fitmon stored and report each difference.
+"""`fitmon verify`: compare a simulator's ledger with what fitmon stored; report each difference.
 
-Exact for usage per item and hour, faults, births, heartbeats and dead letters. Offline periods are
-compared within a tolerance: fitmon learns of them from last wills and silence, not from the device.
+Exact for usage per item and hour, faults, births, heartbeats and dead letters; outages within a
+tolerance, since fitmon learns of them from last wills and silence at its own clock.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The registry as ingest sees it: known equipment codes, reloaded when an unknown one arrives."""
+"""The registry as ingest sees it: which equipment codes and sites are registered.
+
+Known codes are loaded at start; a code not yet known is looked up in the database, so items
+imported while ingest runs are accepted at once. A code found unknown is not asked about again for
+`recheck_s` seconds, so a flood of bad codes costs one lookup per code per interval.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +14,55 @@ import psycopg
 
 from db.registry import known_equipment_codes
 
+_MAX_REMEMBERED_UNKNOWN = 100_000
+
 
 class KnownCodes:
-    """Answers 'is this code registered?'; an unknown code triggers a reload at most every
-    `refresh_s` seconds, so items imported while ingest runs are accepted within that time."""
-
-    def __init__(self, conn: psycopg.Connection[Any], refresh_s: float) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], recheck_s: float) -> None:
         self._conn = conn
-        self._refresh_s = refresh_s
-        self._codes: frozenset[str] = frozenset()
-        self._sites: frozenset[str] = frozenset()
-        self._loaded_at = float("-inf")
+        self._recheck_s = recheck_s
+        self._codes: set[str] = set()
+        self._sites: set[str] = set()
+        self._unknown: dict[str, float] = {}  # code or site -> when it may be asked again
 
     def use_connection(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
     def reload(self) -> None:
-        self._codes = known_equipment_codes(self._conn)
-        self._sites = frozenset(code[:11] for code in self._codes)
-        self._loaded_at = time.monotonic()
-
-    def _maybe_reload(self) -> bool:
-        if time.monotonic() - self._loaded_at >= self._refresh_s:
-            self.reload()
-            return True
-        return False
+        self._codes = set(known_equipment_codes(self._conn))
+        self._sites = {code[:11] for code in self._codes}
+        self._unknown.clear()
 
     def has_equipment(self, code: str) -> bool:
-        return code in self._codes or (self._maybe_reload() and code in self._codes)
+        if code in self._codes:
+            return True
+        if self._recently_unknown(code):
+            return False
+        row = self._conn.execute("SELECT site_code FROM equipment WHERE code = %s", (code,))
+        found = row.fetchone()
+        if found is None:
+            self._remember_unknown(code)
+            return False
+        self._codes.add(code)
+        self._sites.add(str(found[0]))
+        return True
 
     def has_site(self, site: str) -> bool:
-        return site in self._sites or (self._maybe_reload() and site in self._sites)
+        if site in self._sites:
+            return True
+        if self._recently_unknown(site):
+            return False
+        if self._conn.execute("SELECT 1 FROM sites WHERE code = %s", (site,)).fetchone() is None:
+            self._remember_unknown(site)
+            return False
+        self._sites.add(site)
+        return True
+
+    def _recently_unknown(self, key: str) -> bool:
+        until = self._unknown.get(key)
+        return until is not None and time.monotonic() < until
+
+    def _remember_unknown(self, key: str) -> None:
+        if len(self._unknown) >= _MAX_REMEMBERED_UNKNOWN:
+            self._unknown.clear()
+        self._unknown[key] = time.monotonic() + self._recheck_s

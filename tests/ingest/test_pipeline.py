@@ -226,3 +226,51 @@ def _fetch(database_url: str, sql: str, *params: object) -> list[tuple[object, .
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def test_item_imported_while_ingest_runs_is_accepted_at_once(
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
+    topic_root: str,
+) -> None:
+    early, late = make_registry(items=1), make_registry(items=1)
+    ingest_factory(FITMON_REGISTRY_REFRESH_S="3600")
+    early_code, late_code = early.equipment[0].code, late.equipment[0].code
+    publisher.publish(item_topic(topic_root, early_code, "usage"), usage(early_code, 1))
+    wait_until(
+        lambda: scalar(
+            database_url, "SELECT count(*) FROM dead_letters WHERE code = %s", early_code
+        ),
+        message="usage from an unregistered item dead-lettered",
+    )
+    load_registry(database_url, late)
+    publisher.publish(item_topic(topic_root, late_code, "usage"), usage(late_code, 1))
+    wait_until(
+        lambda: count(database_url, "usage_sessions", late_code) == 1,
+        message="the item imported after ingest started is stored",
+    )
+
+
+def test_code_found_unknown_is_looked_up_again_after_the_recheck_interval(
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
+    topic_root: str,
+) -> None:
+    registry = make_registry(items=1)
+    code = registry.equipment[0].code
+    ingest_factory(FITMON_REGISTRY_REFRESH_S="1")
+    publisher.publish(item_topic(topic_root, code, "usage"), usage(code, 1))
+    wait_until(
+        lambda: scalar(database_url, "SELECT count(*) FROM dead_letters WHERE code = %s", code),
+        message="usage from an unregistered item dead-lettered",
+    )
+    load_registry(database_url, registry)
+    seq = iter(range(2, 10_000))
+
+    def stored_after_resend() -> bool:
+        publisher.publish(item_topic(topic_root, code, "usage"), usage(code, next(seq)))
+        return count(database_url, "usage_sessions", code) > 0
+
+    wait_until(stored_after_resend, timeout=10, interval=0.3, message="accepted after recheck")
