@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,9 +97,16 @@ def city_command(
     help="directory for the ledger (the ground truth `fitmon verify` reads)",
 )
 @click.option(
-    "--mqtt-url", envvar="FITMON_MQTT_URL", default="mqtt://127.0.0.1:1883", show_default=True
+    "--mqtt-url",
+    "--broker",
+    "mqtt_url",
+    envvar="FITMON_MQTT_URL",
+    default="mqtt://127.0.0.1:1883",
+    show_default=True,
 )
-@click.option("--mqtt-protocol", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.option(
+    "--mqtt-protocol", type=click.Choice(["5", "3.1.1"]), default="3.1.1", show_default=True
+)
 @click.option(
     "--topic-root",
     envvar="FITMON_TOPIC_ROOT",
@@ -140,7 +148,13 @@ def city_command(
     show_default=True,
     help="unacknowledged QoS 1 publishes per connection",
 )
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--progress/--no-progress",
+    " /--quiet",
+    default=True,
+    show_default=True,
+    help="the live line: simulated time, msg/s, faults, offline devices, bad messages, lag",
+)
 @click.option("--dry-run", is_flag=True, help="no broker: only write the ledger")
 def run_command(
     preset: str,
@@ -172,9 +186,8 @@ def run_command(
         start, end = now.replace(microsecond=0), None
         if duration is not None:
             end = start + timedelta(seconds=duration)
-        if speed not in (None, 1.0):
+        if speed is not None:
             raise click.UsageError("--speed applies to accelerated runs only")
-        speed = 1.0
     else:
         end = datetime.fromisoformat(end_text) if end_text else now.replace(second=0, microsecond=0)
         if end.tzinfo is None:
@@ -182,20 +195,23 @@ def run_command(
         if end > now:  # ingest refuses device time more than 5 minutes ahead (PROTOCOL.md)
             raise click.UsageError(f"an accelerated run must end in the past, not at {end_text}")
         start = end - timedelta(days=days)
-    config = _config(
-        PRESETS[preset].config,
-        seed=seed,
-        connection=connection,
-        pool_size=pool_size,
-        heartbeat_s=heartbeat_s,
-        topic_root=topic_root,
-        rates=rates,
-    )
-    if city_file is not None:
-        city = load_city(city_file)
-    else:
-        shape = _shape(preset, districts, sites_per_district, items_per_site)
-        city = generate_city(shape, seed=seed, today=now.date())
+    try:
+        config = _config(
+            PRESETS[preset].config,
+            seed=seed,
+            connection=connection,
+            pool_size=pool_size,
+            heartbeat_s=heartbeat_s,
+            topic_root=topic_root,
+            rates=rates,
+        )
+        if city_file is not None:
+            city = load_city(city_file)
+        else:
+            shape = _shape(preset, districts, sites_per_district, items_per_site)
+            city = generate_city(shape, seed=seed, today=now.date())
+    except ValueError as exc:  # a bad rate or shape, or a registry file with bad rows
+        raise click.UsageError(str(exc)) from None
     click.echo(
         f"{len(city.equipment)} items at {len(city.sites)} sites, {config.connection} "
         f"connections, from {start.isoformat()} to "
@@ -208,7 +224,13 @@ def run_command(
         engine = run_without_broker(city, config, start=start, end=end, ledger_dir=ledger)
         click.echo(f"{engine.counters.messages} messages simulated", err=True)
         return
-    options = RunOptions(mqtt_url=mqtt_url, mqtt5=mqtt_protocol == "5", speed=speed, window=window)
+    options = RunOptions(
+        mqtt_url=mqtt_url,
+        mqtt5=mqtt_protocol == "5",
+        realtime=realtime,
+        speed=speed,
+        window=window,
+    )
     result = asyncio.run(_run(city, config, start, end, ledger, options, progress))
     click.echo(
         f"\n{result.messages} messages in {result.publishes} publishes "
@@ -266,22 +288,24 @@ async def _run(
         ledger_dir=ledger,
         options=options,
         stop=stop,
-        on_progress=_show if progress else None,
+        on_progress=_display() if progress else None,
     )
 
 
-_last_shown = [0.0]
-
-
-def _show(p: Progress) -> None:
+def _display() -> Callable[[Progress], None]:
     """One live line on a terminal; a line every ten seconds into a log."""
-    line = (
-        f"sim {p.sim_time:%Y-%m-%d %H:%M} UTC | {p.messages_per_s:>8,.0f} msg/s | "
-        f"{p.publishes_per_s:>7,.0f} pub/s | {p.messages:>11,} msgs | faults {p.faults_active}"
-        f" | offline {p.offline_items} | bad {p.bad} | lag {p.lag_s:.1f} s"
-    )
-    if sys.stderr.isatty():
-        click.echo("\r" + line, err=True, nl=False)
-    elif time.monotonic() - _last_shown[0] >= 10:
-        _last_shown[0] = time.monotonic()
-        click.echo(line, err=True)
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        line = (
+            f"sim {p.sim_time:%Y-%m-%d %H:%M} UTC | {p.messages_per_s:>8,.0f} msg/s | "
+            f"{p.publishes_per_s:>7,.0f} pub/s | {p.messages:>11,} msgs | faults "
+            f"{p.faults_active} | offline {p.offline_items} | bad {p.bad} | lag {p.lag_s:.1f} s"
+        )
+        if sys.stderr.isatty():
+            click.echo("\r" + line, err=True, nl=False)
+        elif time.monotonic() - last[0] >= 10:
+            last[0] = time.monotonic()
+            click.echo(line, err=True)
+
+    return show

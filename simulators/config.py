@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from devices.protocol import DEFAULT_TOPIC_ROOT
@@ -74,7 +74,7 @@ class SimConfig:
     misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
     connection: ConnectionMode = ConnectionMode.GATEWAY
     pool_size: int = 4
-    batch_window_s: float = 5.0  # a gateway collects a site's messages this long
+    batch_window_s: float = 60.0  # a gateway collects a site's messages this long at most
     batch_max_items: int = 100
     topic_root: str = DEFAULT_TOPIC_ROOT
 
@@ -136,12 +136,3 @@ PRESETS: dict[str, Preset] = {
         "100,000 items in 20 districts behind 10,000 site gateways",
     ),
 }
-
-
-def preset(name: str, **overrides: object) -> Preset:
-    """A preset by name, with SimConfig fields overridden (`seed=7`, `connection=...`)."""
-    try:
-        chosen = PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
-    return Preset(chosen.city, replace(chosen.config, **overrides), chosen.description)  # type: ignore[arg-type]

@@ -22,7 +22,8 @@ from simulators.state import FleetState
 Emission = tuple[int, int, int, str, bytes]
 OP_PUBLISH, OP_RETAIN, OP_DROP, OP_RECONNECT = range(4)
 BATCH_BYTES_LIMIT = 60_000  # under PROTOCOL.md's 64 KiB per MQTT message
-Buffered = tuple[str, bytes, str | None]  # (kind, payload, topic for a bad message)
+# (kind, payload, topic of a bad message, is the first copy of a good message)
+Buffered = tuple[str, bytes, str | None, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,8 @@ class Counters:
     duplicates: int = 0
     bad: int = 0
     bad_by_way: dict[str, int] = field(default_factory=dict)
-    late: int = 0  # delivered after a reconnect, behind their device time
-    flushes: int = 0
+    late: int = 0  # good messages held through an outage and sent on reconnect (first copies)
+    flushes: int = 0  # reconnects that sent two or more held messages
     out_of_order_flushes: int = 0
     offline_periods: int = 0
     reboots: int = 0
@@ -76,6 +77,12 @@ class Delivery:
         ]
         self._batch_topic = [batch_topic(site, root) for site in state.site_codes]
         self._misbehaviour = config.misbehaviour
+        if self.mode is ConnectionMode.GATEWAY:
+            self._link_of = list(state.site_of)
+        elif self.mode is ConnectionMode.DEVICE:
+            self._link_of = list(range(state.size))
+        else:
+            self._link_of = [i % config.pool_size for i in range(state.size)]
 
     def links(self, tag: str, gateway_boot: int) -> list[LinkSpec]:
         """The connections the fleet publishes on; emissions name them by index."""
@@ -99,16 +106,13 @@ class Delivery:
         return [LinkSpec(f"sim-{tag}-pool{k}", None, None) for k in range(self.config.pool_size)]
 
     def link(self, i: int) -> int:
-        if self.mode is ConnectionMode.GATEWAY:
-            return self.state.site_of[i]
-        return i if self.mode is ConnectionMode.DEVICE else i % self.config.pool_size
+        return self._link_of[i]
 
     def message(self, at: int, i: int, kind: str, payload: bytes, *, retain: bool = False) -> None:
         """A good message created now: deliver it, maybe resend it later, maybe add a bad one."""
         counters = self.counters
         counters.messages += 1
-        counters.by_kind[kind] = counters.by_kind.get(kind, 0) + 1
-        self.deliver(at, i, kind, payload, retain=retain)
+        self.deliver(at, i, kind, payload, retain=retain, original=True)
         py = self.py
         if self._misbehaviour.duplicate_share and py.random() < self._misbehaviour.duplicate_share:
             self.schedule(at + py.randrange(200, 20_000), ev.DUPLICATE, i, (kind, payload))
@@ -121,17 +125,26 @@ class Delivery:
         self.ledger.duplicates[i] += 1
         self.deliver(at, i, kind, payload)
 
-    def deliver(self, at: int, i: int, kind: str, payload: bytes, *, retain: bool = False) -> None:
+    def deliver(
+        self,
+        at: int,
+        i: int,
+        kind: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        original: bool = False,
+    ) -> None:
         buffer = self.buffers.get(i)
         if buffer is not None:
-            buffer.append((kind, payload, None))
+            buffer.append((kind, payload, None, original))
         else:
             self.send(at, i, kind, payload, retain)
 
     def send(self, at: int, i: int, kind: str, payload: bytes, retain: bool = False) -> None:
         if self.mode is not ConnectionMode.GATEWAY:
             op = OP_RETAIN if retain else OP_PUBLISH
-            self.out.append((at, self.link(i), op, self.prefix[i] + kind, payload))
+            self.out.append((at, self._link_of[i], op, self.prefix[i] + kind, payload))
             return
         site = self.state.site_of[i]
         batch = self._batches.get(site)
@@ -163,22 +176,22 @@ class Delivery:
             self.out.append((at, i, OP_DROP, "", b""))
 
     def link_up(self, at: int, i: int) -> int:
-        """Back online: reconnect, send the buffer (sometimes out of order); returns its size."""
+        """Back online: reconnect, send what was held (sometimes out of order); returns how many."""
         buffered = self.buffers.pop(i)
         if self.mode is ConnectionMode.DEVICE:
             will = messages.will(self.state.boot[i])
             self.out.append((at, i, OP_RECONNECT, self.prefix[i] + "status", will))
-        if buffered:
+        if len(buffered) > 1:  # only then can the order differ
             self.counters.flushes += 1
-            if len(buffered) > 1 and self.py.random() < self._misbehaviour.out_of_order_share:
+            if self.py.random() < self._misbehaviour.out_of_order_share:
                 self.py.shuffle(buffered)
                 self.counters.out_of_order_flushes += 1
-        for kind, payload, topic in buffered:
+        for kind, payload, topic, original in buffered:
             if topic is None:
                 self.send(at, i, kind, payload)
+                self.counters.late += original
             else:
                 self.out.append((at, self.link(i), OP_PUBLISH, topic, payload))
-        self.counters.late += len(buffered)
         return len(buffered)
 
     def restart(self, at: int, i: int) -> None:
@@ -208,6 +221,6 @@ class Delivery:
         self.ledger.bad(nonce, way.value, at, bad.topic, bad.payload)
         buffer = self.buffers.get(i)
         if buffer is not None:
-            buffer.append(("", bad.payload, bad.topic))
+            buffer.append(("", bad.payload, bad.topic, False))
         else:
             self.out.append((at, self.link(i), OP_PUBLISH, bad.topic, bad.payload))

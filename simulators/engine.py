@@ -1,8 +1,7 @@
 """The fleet in simulated time: a discrete-event core that turns the city into v1 messages.
 
-Deterministic: the same city, config and start give the same messages and ledger however fast
-the network takes them; it never reads the clock. Messages are created (and ledgered) at their
-simulated time and delivered then, or later when the device was offline.
+It never reads the clock, so the same city, config and start give the same messages and ledger
+however fast the network takes them; a message is ledgered when made, sent then or after an outage.
 """
 
 from __future__ import annotations
@@ -68,7 +67,12 @@ class Engine:
         self._hb_phase = state.heartbeat_phase
         while self._hb_base + self._hb_phase[self._hb_j] < first:
             self._next_heartbeat()
-        self._ctx = ev.tick_context(state, config.seed, first)
+        # What heartbeats report, as plain lists: refreshed each tick, patched on events.
+        self._rssi: list[float] = state.rssi.tolist()
+        self._tilt: list[float] = np.round(state.tilt, 1).tolist()
+        self._battery: list[float] = []
+        self._temperature: list[float] = []
+        self._refresh_readings(ev.tick_context(state, config.seed, first))
         self._stop = NEVER
 
     # -- the clock ---------------------------------------------------------------------------
@@ -80,7 +84,7 @@ class Engine:
 
     def advance(self, until_ms: int) -> Iterator[Emission]:
         """Everything that happens up to `until_ms`, as emissions in simulated-time order."""
-        out, heap, phase, state = self.net.out, self._heap, self._hb_phase, self.state
+        out, heap, phase = self.net.out, self._heap, self._hb_phase
         while True:
             while out:
                 yield out.popleft()
@@ -97,10 +101,7 @@ class Engine:
             elif heartbeat <= tick:
                 if heartbeat > limit:
                     break
-                self.now = heartbeat
-                item = state.heartbeat_order[self._hb_j]
-                self._next_heartbeat()
-                self._status(heartbeat, item)
+                self._heartbeats(min(limit, tick))
             else:
                 if tick > limit:
                     break
@@ -123,9 +124,15 @@ class Engine:
         self._stop = at
 
     def close_ledger(self, manifest: dict[str, object]) -> None:
-        state = self.state
-        self.counters.unmeasured_sessions = sum(self.ledger.unmeasured)
-        self.ledger.close(
+        state, ledger, counters = self.state, self.ledger, self.counters
+        counters.unmeasured_sessions = sum(ledger.unmeasured)
+        counters.by_kind = {
+            "birth": sum(ledger.births),
+            "status": sum(ledger.statuses),
+            "usage": sum(ledger.usages),
+            "fault": sum(ledger.faults),
+        }
+        ledger.close(
             kinds=state.kinds,
             skew_ms=state.skew_ms,
             first_boot=state.first_boot,
@@ -165,7 +172,7 @@ class Engine:
     def _tick(self, at: int) -> None:
         end = at - at % self._tick_ms + self._tick_ms
         self._next_tick = end
-        self._ctx = ctx = ev.tick_context(self.state, self.config.seed, at)
+        ctx = ev.tick_context(self.state, self.config.seed, at)
         events = ev.draw_tick(
             self.state,
             ctx,
@@ -181,6 +188,13 @@ class Engine:
         for event in events:
             self._push(*event)
         self.ledger.close_hours_before(at - LEDGER_CLOSE_LAG_MS)
+        self._refresh_readings(ctx)
+
+    def _refresh_readings(self, ctx: ev.TickContext) -> None:
+        state = self.state
+        self._battery = np.round(state.battery, 1).tolist()
+        temperature = np.array(ctx.temperature)[state.district_of] + state.temp_offset
+        self._temperature = np.round(temperature, 1).tolist()
 
     # -- events ------------------------------------------------------------------------------
 
@@ -229,20 +243,70 @@ class Engine:
         self.ledger.births[i] += 1
         self.net.message(at, i, "birth", payload)
 
+    def _heartbeats(self, until: int) -> None:
+        """Heartbeats due up to `until` and before any other event: most of the traffic, so one
+        tight loop (the same messages, in the same order, as _status one at a time)."""
+        state, heap, out = self.state, self._heap, self.net.out
+        order, phase, period, n = (
+            state.heartbeat_order,
+            self._hb_phase,
+            self._heartbeat_ms,
+            len(self._hb_phase),
+        )
+        offline, codes, boot, seq, skew = (
+            state.offline,
+            state.codes,
+            state.boot,
+            state.seq,
+            state.skew_ms,
+        )
+        battery, rssi, temperature, tilt = self._battery, self._rssi, self._temperature, self._tilt
+        fmt, status, statuses, message = (
+            self.fmt,
+            messages.status,
+            self.ledger.statuses,
+            self.net.message,
+        )
+        random, retain = self.py.random, self._retain_status
+        j, base = self._hb_j, self._hb_base
+        at = base + phase[j]
+        while at <= until and (not heap or at < heap[0][0]) and len(out) < 256:
+            i = order[j]
+            j += 1
+            if j == n:
+                j, base = 0, base + period
+            if not offline[i]:
+                number = seq[i]
+                seq[i] = number + 1
+                payload = status(
+                    codes[i],
+                    boot[i],
+                    number,
+                    fmt(at + skew[i]),
+                    battery_pct=battery[i],
+                    rssi_dbm=rssi[i] + int(random() * 7) - 3,
+                    temp_c=temperature[i],
+                    tilt_deg=tilt[i],
+                )
+                statuses[i] += 1
+                message(at, i, "status", payload, retain=retain)
+            self.now = at
+            at = base + phase[j]
+        self._hb_j, self._hb_base = j, base
+
     def _status(self, at: int, i: int) -> None:
         state = self.state
         if state.offline[i]:  # no heartbeats while the link is down; nothing to catch up on
             return
-        temperature = self._ctx.temperature[state.district_of[i]] + state.temp_offset[i]
         payload = messages.status(
             state.codes[i],
             state.boot[i],
             self._next_seq(i),
             self.fmt(at + state.skew_ms[i]),
-            battery_pct=round(float(state.battery[i]), 1),
-            rssi_dbm=float(state.rssi[i]) + self.py.randrange(-3, 4),
-            temp_c=round(float(temperature), 1),
-            tilt_deg=round(float(state.tilt[i]), 1),
+            battery_pct=self._battery[i],
+            rssi_dbm=self._rssi[i] + int(self.py.random() * 7) - 3,
+            temp_c=self._temperature[i],
+            tilt_deg=self._tilt[i],
         )
         self.ledger.statuses[i] += 1
         self.net.message(at, i, "status", payload, retain=self._retain_status)
@@ -266,6 +330,7 @@ class Engine:
         self.ledger.usage(i, start + skew, duration, reps, energy or 0.0)
         if energy:  # a generating bike charges its own battery
             state.battery[i] = min(100.0, float(state.battery[i]) + energy * 0.5)
+            self._battery[i] = round(float(state.battery[i]), 1)
         self.net.message(at, i, "usage", payload)
 
     def _fault(self, at: int, i: int, fault: int, raised: bool) -> None:
@@ -274,7 +339,7 @@ class Engine:
             self.counters.faults_raised += 1
             detail = FAULT_TYPES[code].description
             if fault == STRUCTURE_TILT:
-                state.tilt[i] = round(self.py.uniform(5.0, 25.0), 1)
+                state.tilt[i] = self._tilt[i] = round(self.py.uniform(5.0, 25.0), 1)
                 detail = f"frame tilted {state.tilt[i]:.1f} degrees"
             elif fault == LOW_BATTERY:
                 detail = f"battery at {state.battery[i]:.0f}%"
@@ -284,8 +349,9 @@ class Engine:
             detail = "recovered by itself" if code in _TRANSIENT else "repaired on site"
             if fault == STRUCTURE_TILT:
                 state.tilt[i] = state.tilt_base[i]
+                self._tilt[i] = round(float(state.tilt_base[i]), 1)
             elif fault == LOW_BATTERY:
-                state.battery[i] = 100.0
+                state.battery[i] = self._battery[i] = 100.0
                 detail = "battery replaced"
         seq, ts = self._next_seq(i), self.fmt(at + state.skew_ms[i])
         state_text = "raised" if raised else "cleared"

@@ -1,7 +1,7 @@
-"""MQTT connections driven by asyncio through paho's external-loop API (loop_read/loop_write/misc).
+"""MQTT connections on asyncio through paho's external-loop API (loop_read/loop_write/misc).
 
-Each link bounds its unacknowledged QoS 1 publishes: paho refuses new ones once 65,535 message ids
-are in flight (MQTT_ERR_QUEUE_SIZE), and a bounded window keeps memory flat under back-pressure.
+Each link bounds its unacknowledged QoS 1 publishes: paho refuses new ones once 65,535 ids are in
+flight (MQTT_ERR_QUEUE_SIZE), and a bounded window keeps memory flat under back-pressure.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.delivery import LinkSpec
 
 KEEPALIVE_S = 60
 RECONNECT_DELAY_S = 1.0
+_NO_CONN = mqtt.MQTT_ERR_NO_CONN
 
 
 class LinkError(RuntimeError):
@@ -51,7 +51,9 @@ class Link:
             client_id=spec.client_id,
             protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
         )
-        client.max_inflight_messages_set(window)
+        # The window below bounds what is in flight; paho's own limit would only rescan its
+        # outgoing messages on every acknowledgement.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         if spec.will_topic is not None:
             client.will_set(spec.will_topic, spec.will_payload, qos=1, retain=True)
@@ -120,24 +122,25 @@ class Link:
             self.room.clear()
             await self.room.wait()
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        rc = self.client.publish(topic, payload, 1, retain).rc
+        if rc and rc != _NO_CONN:  # NO_CONN: paho keeps it and sends it after the reconnect
             raise LinkError(
-                f"{self.spec.client_id} could not publish on {topic}: {mqtt.error_string(info.rc)}"
+                f"{self.spec.client_id} could not publish on {topic}: {mqtt.error_string(rc)}"
             )
-        self.pending += 1  # NO_CONN: paho keeps it and sends it after the reconnect
+        self.pending += 1
 
     def drop(self) -> None:
-        """A simulated outage: the connection dies so that the broker publishes the last will."""
+        """A simulated outage: the link dies without DISCONNECT, so the broker sends the will.
+
+        MQTT 3.1.1 §3.1.2.5 and 5 §3.1.2.5: the will is published when the network connection
+        closes without a DISCONNECT packet, as it does when a real device loses power or signal.
+        """
         self.dropped = True
-        if self.mqtt5:  # MQTT 5 §3.14.2.1: reason 0x04 asks the broker to send the will
-            will = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
-            self.client.disconnect(will)
-        else:
-            sock = self.client.socket()
-            if isinstance(sock, socket.socket):
-                sock.shutdown(socket.SHUT_RDWR)
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
+            self.client.loop_read()  # paho sees the end now, so a reconnect starts afresh
 
     async def reconnect(self, will_topic: str, will_payload: bytes) -> None:
         """Back from an outage or a reboot, with the will of the current boot."""

@@ -30,8 +30,9 @@ YIELD_EVERY = 256  # publishes between turns of the event loop (paho writes and 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     mqtt_url: str
-    mqtt5: bool = True
-    speed: float | None = None  # simulated seconds per real second; None: as fast as possible
+    mqtt5: bool = False
+    realtime: bool = False  # simulated time is the wall clock (start the run at now)
+    speed: float | None = None  # accelerated: simulated s per real s; None: as fast as possible
     window: int = 32  # unacknowledged QoS 1 publishes per link
     drain_timeout_s: float = 120.0
     # Real connection drops (with last wills) for device links; off in accelerated runs, where
@@ -74,13 +75,13 @@ class _Pump:
         self.publishes = 0
 
     async def run(self, emissions: Iterator[Emission]) -> None:
-        links, count = self.links, 0
+        links, count, retained = self.links, 0, OP_RETAIN
         for _, link_index, op, topic, payload in emissions:
             link = links[link_index]
-            if op <= OP_RETAIN:
+            if op <= retained:
                 if link.pending >= link.window:
                     await link.wait_room()
-                link.publish(topic, payload, retain=op == OP_RETAIN)
+                link.publish(topic, payload, op == retained)
                 count += 1
                 if count % YIELD_EVERY == 0:
                     self.publishes += YIELD_EVERY
@@ -114,10 +115,13 @@ async def run_fleet(
     write_city(city, ledger_dir / CITY_FILE)
     ledger = LedgerWriter(ledger_dir, [e.code for e in city.equipment])
     engine = Engine(city, config, start=start, ledger=ledger)
-    paced = options.speed is not None
+    if options.realtime and options.speed is not None:
+        raise ValueError("a real-time run has no speed: it follows the wall clock")
+    speed = 1.0 if options.realtime else options.speed
+    paced = speed is not None
     drops = options.drop_connections
     if drops is None:
-        drops = paced and options.speed == 1.0 and config.connection is ConnectionMode.DEVICE
+        drops = options.realtime and config.connection is ConnectionMode.DEVICE
     tag = uuid.uuid4().hex[:8]
     links = await open_links(
         engine.links(tag), url=options.mqtt_url, mqtt5=options.mqtt5, window=options.window
@@ -130,10 +134,10 @@ async def run_fleet(
     lag = [0.0]
 
     def sim_now() -> int:
-        if options.speed == 1.0:  # real time is the wall clock, as fitmon's arrival times are
+        if options.realtime:  # the wall clock, as fitmon's arrival times are
             return ms_of(datetime.now(UTC))
-        assert options.speed is not None
-        return engine.start_ms + round((loop.time() - real0) * options.speed * 1000)
+        assert speed is not None
+        return engine.start_ms + round((loop.time() - real0) * speed * 1000)
 
     reporter = asyncio.create_task(_report(engine, pump, lag, on_progress)) if on_progress else None
     try:
@@ -145,11 +149,11 @@ async def run_fleet(
                 engine.stop_at(horizon if paced else engine.now)
             await pump.run(engine.advance(horizon))
             if paced:
-                lag[0] = max(0.0, (sim_now() - horizon) / 1000 / (options.speed or 1.0))
+                lag[0] = max(0.0, (sim_now() - horizon) / 1000 / (speed or 1.0))
             if stop.is_set() or (end_ms is not None and horizon >= end_ms):
                 break
             if paced:
-                delay = (engine.next_time() - sim_now()) / 1000 / (options.speed or 1.0)
+                delay = (engine.next_time() - sim_now()) / 1000 / (speed or 1.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(max(delay, 0.001), 0.5))
             else:
@@ -165,8 +169,8 @@ async def run_fleet(
     finished_at = datetime.now(UTC)
     engine.close_ledger(
         {
-            "mode": "realtime" if options.speed == 1.0 else "accelerated",
-            "speed": options.speed,
+            "mode": "realtime" if options.realtime else "accelerated",
+            "speed": speed,
             "connection_drops": drops,
             "real_started_at": started_at.isoformat(),
             "real_finished_at": finished_at.isoformat(),

@@ -1,4 +1,4 @@
-"""The generated city: valid codes, the requested shape, the catalog's mix, ten years of installs."""
+"""The generated city: valid codes, the requested shape, the catalog's mix, ten years of age."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ def test_install_dates_spread_over_the_last_ten_years() -> None:
     city = make_city(sites=200, items=5)
     today = START.date()
     ages = [(today - e.installed_on).days / 365.25 for e in city.equipment]
-    assert min(ages) >= 0 and max(ages) <= 10
-    assert sum(a < 2 for a in ages) > 50 and sum(a > 8 for a in ages) > 50
+    assert min(ages) >= 0
+    assert max(ages) <= 10
+    assert sum(a < 2 for a in ages) > 50
+    assert sum(a > 8 for a in ages) > 50
 
 
 def test_kinds_follow_the_catalog_mix() -> None:
