@@ -24,16 +24,23 @@ def test_import_writes_sites_and_items_and_reimport_updates(
 ) -> None:
     site = new_site_code()
     a, b = (str(make_equipment_code(site, n)) for n in (1, 2))
-    path = write(tmp_path, [f"{site},West Lake Park,{a},rider,2018-06-01,",
-                            f"{site},West Lake Park,{b},smart_bike,2024-03-10,10"])
-    result = CliRunner().invoke(fitmon, ["registry", "import", str(path),
-                                         "--database-url", database_url])
+    path = write(
+        tmp_path,
+        [
+            f"{site},West Lake Park,{a},rider,2018-06-01,",
+            f"{site},West Lake Park,{b},smart_bike,2024-03-10,10",
+        ],
+    )
+    result = CliRunner().invoke(
+        fitmon, ["registry", "import", str(path), "--database-url", database_url]
+    )
     assert result.exit_code == 0, result.output
     assert "imported 1 site(s) and 2 item(s)" in result.output
     assert scalar(database_url, "SELECT service_life_years FROM equipment WHERE code = %s", a) == 8
     path = write(tmp_path, [f"{site},West Lake Park,{a},rider,2018-06-01,12"])
-    result = CliRunner().invoke(fitmon, ["registry", "import", str(path),
-                                         "--database-url", database_url])
+    result = CliRunner().invoke(
+        fitmon, ["registry", "import", str(path), "--database-url", database_url]
+    )
     assert result.exit_code == 0, result.output
     assert scalar(database_url, "SELECT service_life_years FROM equipment WHERE code = %s", a) == 12
 
@@ -44,13 +51,17 @@ def test_a_file_with_bad_rows_writes_nothing_and_reports_each_by_line_and_column
     site = new_site_code()
     good = str(make_equipment_code(site, 1))
     bad_check = str(make_equipment_code(site, 2))[:-1] + "Z"
-    path = write(tmp_path, [
-        f"{site},East Park,{good},rider,2018-06-01,",
-        f"{site},East Park,{bad_check},rider,2018-06-01,",
-        f"{site},East Park,{make_equipment_code(site, 3)},rowing_boat,2018-06-31,",
-    ])
-    result = CliRunner().invoke(fitmon, ["registry", "import", str(path),
-                                         "--database-url", database_url])
+    path = write(
+        tmp_path,
+        [
+            f"{site},East Park,{good},rider,2018-06-01,",
+            f"{site},East Park,{bad_check},rider,2018-06-01,",
+            f"{site},East Park,{make_equipment_code(site, 3)},rowing_boat,2018-06-31,",
+        ],
+    )
+    result = CliRunner().invoke(
+        fitmon, ["registry", "import", str(path), "--database-url", database_url]
+    )
     assert result.exit_code == 1
     assert "line 3, column equipment_code" in result.output
     assert "line 4, column kind: unknown kind 'rowing_boat'" in result.output

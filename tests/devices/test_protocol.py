@@ -49,8 +49,18 @@ def test_bad_topics_are_refused_with_the_reason(topic: str, message: str) -> Non
 
 
 def test_usage_accepts_extra_fields_from_compatible_extensions() -> None:
-    body = {"v": 1, "code": CODE, "boot": 3, "seq": 9, "ts": TS, "started_at": TS,
-            "duration_s": 61.5, "reps": 40, "energy_wh": 2.5, "firmware_note": "new in v1.1"}
+    body = {
+        "v": 1,
+        "code": CODE,
+        "boot": 3,
+        "seq": 9,
+        "ts": TS,
+        "started_at": TS,
+        "duration_s": 61.5,
+        "reps": 40,
+        "energy_wh": 2.5,
+        "firmware_note": "new in v1.1",
+    }
     usage = Usage.model_validate_json(json.dumps(body))
     assert usage.reps == 40
     assert usage.ts.utcoffset() is not None
@@ -68,16 +78,32 @@ def test_usage_accepts_extra_fields_from_compatible_extensions() -> None:
     ],
 )
 def test_usage_schema_violations_name_the_field(change: dict[str, object], field: str) -> None:
-    body = {"v": 1, "code": CODE, "boot": 3, "seq": 9, "ts": TS, "started_at": TS,
-            "duration_s": 60, "reps": 10, **change}
+    body = {
+        "v": 1,
+        "code": CODE,
+        "boot": 3,
+        "seq": 9,
+        "ts": TS,
+        "started_at": TS,
+        "duration_s": 60,
+        "reps": 10,
+        **change,
+    }
     with pytest.raises(ValidationError) as info:
         Usage.model_validate_json(json.dumps(body))
     assert field in {str(e["loc"][0]) for e in info.value.errors()}
 
 
 def test_fault_requires_a_catalog_code() -> None:
-    body = {"v": 1, "code": CODE, "boot": 1, "seq": 1, "ts": TS, "severity": "major",
-            "state": "raised"}
+    body = {
+        "v": 1,
+        "code": CODE,
+        "boot": 1,
+        "seq": 1,
+        "ts": TS,
+        "severity": "major",
+        "state": "raised",
+    }
     assert Fault.model_validate_json(json.dumps({**body, "fault": "MECH_JAM"})).fault == "MECH_JAM"
     with pytest.raises(ValidationError, match="unknown fault code 'ROCKET'"):
         Fault.model_validate_json(json.dumps({**body, "fault": "ROCKET"}))

@@ -14,12 +14,27 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_the_whole_chain_on_embedded_defaults_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"FITMON_DATABASE_URL", "FITMON_MQTT_URL"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"FITMON_DATABASE_URL", "FITMON_MQTT_URL"}
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "demo", "--duration", "30", "--workdir",
-         str(tmp_path / "demo"), "--speed", "600"],
-        env=env, capture_output=True, text=True, timeout=240, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "demo",
+            "--duration",
+            "30",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--speed",
+            "600",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
