@@ -6,6 +6,7 @@ the broker) and it retries until the write commits. Nothing is acknowledged befo
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -50,6 +51,10 @@ class IngestService:
     def run(self) -> None:
         """Run until stop(): connect, consume, and on the way out disconnect cleanly."""
         self._connect_database()
+        # What exists by now (modules, models, the registry) lives as long as the process: keep
+        # it out of the cyclic collector's passes, which a batch's allocations set off again and
+        # again (benchmarks/ingest.py: 10-20% more messages per second).
+        gc.freeze()
         self.source.start()
         try:
             while not self._stop.is_set():
@@ -71,20 +76,23 @@ class IngestService:
         except queue.Empty:
             return []
         batch = [first]
+        size = len(first.payload)
         deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-        limit = self.settings.batch_max
+        limit, max_bytes = self.settings.batch_max, self.settings.batch_max_bytes
         get = self.inbox.get_nowait
-        while len(batch) < limit:
+        while len(batch) < limit and size < max_bytes:
             try:
-                batch.append(get())
+                item = get()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(self.inbox.get(timeout=remaining))
+                    item = self.inbox.get(timeout=remaining)
                 except queue.Empty:
                     break
+            batch.append(item)
+            size += len(item.payload)
         return batch
 
     # -- database -----------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""Ingest cuts a backlog into transactions by message count and by payload bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cli.services import LocalBroker
+from tests.support import (
+    IngestProcess,
+    Publisher,
+    load_registry,
+    make_registry,
+    scalar,
+    usage,
+    wait_until,
+)
+
+
+def test_backlog_of_site_batches_is_committed_in_byte_bounded_transactions(
+    database_url: str,
+    broker: LocalBroker,
+    ingest_factory: Callable[..., IngestProcess],
+    topic_root: str,
+) -> None:
+    registry = load_registry(database_url, make_registry(items=5))
+    site = registry.sites[0].code
+    codes = [item.code for item in registry.equipment]
+    # Each batch message is about 900 bytes: a transaction takes at most two of them.
+    ingest_factory(FITMON_BATCH_MAX_BYTES="1000").stop()  # the session outlives the process
+    publisher = Publisher(broker.url)
+    try:
+        for seq in range(40):
+            batch: list[object] = [usage(code, seq) for code in codes]
+            publisher.publish(f"{topic_root}/{site}/batch", batch)
+    finally:
+        publisher.close()
+    ingest = ingest_factory(FITMON_BATCH_MAX_BYTES="1000")
+
+    def stored() -> object:
+        sql = "SELECT count(*) FROM usage_sessions WHERE code LIKE %s"
+        return scalar(database_url, sql, site + "%")
+
+    wait_until(lambda: stored() == 200, message="200 sessions from 40 batch messages")
+    assert ingest.metric("fitmon_ingest_messages_stored_total", kind="usage") == 200
+    batches = ingest.metric("fitmon_ingest_batch_size_count")
+    assert batches >= 20
+    assert ingest.metric("fitmon_ingest_batch_size_bucket", le="10.0") == batches
