@@ -15,7 +15,7 @@ import pytest
 from cli.services import LocalBroker, port_open, wait_for_port
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
-from tests.support import IngestProcess
+from tests.support import IngestProcess, Publisher
 
 
 def _start_machine_postgres() -> str | None:
@@ -134,3 +134,11 @@ def ingest_factory(
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def publisher(broker: LocalBroker) -> Iterator[Publisher]:
+    """A publisher on the session's broker that waits for each QoS 1 acknowledgement."""
+    pub = Publisher(broker.url)
+    yield pub
+    pub.close()

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from cli.services import LocalBroker
 from devices.codes import make_equipment_code
 from tests.support import (
     IngestProcess,
@@ -22,13 +19,6 @@ from tests.support import (
     v1,
     wait_until,
 )
-
-
-@pytest.fixture
-def publisher(broker: LocalBroker) -> Iterator[Publisher]:
-    pub = Publisher(broker.url)
-    yield pub
-    pub.close()
 
 
 def count(database_url: str, table: str, site: str) -> int:

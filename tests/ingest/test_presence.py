@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from cli.services import LocalBroker
 from tests.support import (
@@ -18,13 +16,6 @@ from tests.support import (
     usage,
     wait_until,
 )
-
-
-@pytest.fixture
-def publisher(broker: LocalBroker) -> Iterator[Publisher]:
-    pub = Publisher(broker.url)
-    yield pub
-    pub.close()
 
 
 def online(database_url: str, code: str) -> object:
