@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ class Stream:
         self.total = total
         self.per_second = per_second
         self.sent = 0
+        self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -56,7 +58,7 @@ class Stream:
             infos.append(
                 self.publisher.client.publish(
                     item_topic(self.topic_root, code, "usage"),
-                    __import__("json").dumps(usage(code, seq, reps=n % 17)),
+                    json.dumps(usage(code, seq, reps=n % 17)),
                     qos=1,
                 )
             )
@@ -65,8 +67,8 @@ class Stream:
             self.sent = n + 1
             if self.per_second:
                 ahead = start + self.sent / self.per_second - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)  # pacing the publisher, not waiting on the system under test
+                if ahead > 0 and self.stopped.wait(ahead):  # pacing; __exit__ can cut it short
+                    return
         for info in infos:
             info.wait_for_publish(30)
 
@@ -75,6 +77,8 @@ class Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:  # the test failed: stop publishing instead of finishing the stream
+            self.stopped.set()
         self.thread.join(120)
         self.publisher.close()
 
