@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SITE_RE = re.compile(r"(\d{6})-(\d{4})")
 _EQUIPMENT_RE = re.compile(r"(\d{6})-(\d{4})-(\d{3})-([0-9X])")
@@ -26,11 +27,15 @@ def mod11_2_check_character(digits: str) -> str:
     """The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') for a string of digits."""
     if not digits.isdigit() or not digits.isascii():
         raise ValueError(f"check character needs ASCII digits only, got {digits!r}")
-    n = len(digits)
-    # Position i from the left carries weight 2^(n-i) mod 11, so the last digit weighs 2.
-    total = sum(int(d) * pow(2, n - i, 11) for i, d in enumerate(digits))
+    total = sum(int(d) * w for d, w in zip(digits, _weights(len(digits)), strict=True))
     value = (12 - total % 11) % 11
     return "X" if value == 10 else str(value)
+
+
+@lru_cache(maxsize=32)
+def _weights(n: int) -> tuple[int, ...]:
+    """Position i from the left carries weight 2^(n-i) mod 11, so the last digit weighs 2."""
+    return tuple(pow(2, n - i, 11) for i in range(n))
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -40,8 +41,12 @@ class Kind(enum.StrEnum):
     FAULT = "fault"
 
 
+# Every message carries its code and a fleet repeats the same codes all day: remember the valid
+# ones (about 120 bytes each; 12 MB for the largest cache). Bad codes are never cached, so each
+# one raises CodeError, a ValueError that pydantic reports with its text.
+@lru_cache(maxsize=100_000)
 def _checked_code(value: str) -> str:
-    parse_equipment_code(value)  # CodeError is a ValueError: pydantic reports it with its text
+    parse_equipment_code(value)
     return value
 
 

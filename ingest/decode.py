@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -26,7 +27,10 @@ from devices.protocol import (
     parse_topic,
     too_far_ahead,
 )
-from ingest.mqtt import Received
+
+# What the MQTT process hands to the decoder for each message: (topic, payload, time.time() at
+# arrival).
+Incoming = tuple[str, bytes, float]
 
 # A fleet publishes on a few topics per item, over and over: parse each once (its check character
 # is pure-Python arithmetic). Only valid topics are cached, about 320 bytes each (10 MB at most);
@@ -89,6 +93,13 @@ def _category(exc: ValidationError) -> str:
     return "schema"
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    topic: str
+    payload: bytes
+    received_at: float
+
+
 class RegistryView(Protocol):
     def has_equipment(self, code: str) -> bool: ...
     def has_site(self, site: str) -> bool: ...
@@ -99,13 +110,13 @@ class Decoder:
         self._root = topic_root
         self._registry = registry
 
-    def decode(self, received: list[Received]) -> DecodedBatch:
+    def decode(self, received: Sequence[Incoming]) -> DecodedBatch:
         batch = DecodedBatch()
-        for item in received:
-            self._decode_one(item, batch)
+        for topic, payload, received_at in received:
+            self._decode_one(_Item(topic, payload, received_at), batch)
         return batch
 
-    def _decode_one(self, item: Received, batch: DecodedBatch) -> None:
+    def _decode_one(self, item: _Item, batch: DecodedBatch) -> None:
         arrived = datetime.fromtimestamp(item.received_at, UTC)
 
         def refuse(category: str, reason: str, code: str | None = None) -> None:
@@ -169,9 +180,7 @@ class Decoder:
             return
         self._accept(message, arrived, batch, item.topic, item.payload)
 
-    def _decode_batch(
-        self, item: Received, site: str, arrived: datetime, batch: DecodedBatch
-    ) -> None:
+    def _decode_batch(self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch) -> None:
         try:
             messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
         except ValidationError as exc:

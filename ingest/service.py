@@ -1,37 +1,95 @@
-"""The ingest worker: collect received messages into batches, decode, write, commit, then ack.
+"""The ingest service: receive over MQTT, hand chunks to the worker process, ack what it commits.
 
-One thread owns the database connection; a database outage pauses it (messages stay unacked at
-the broker) and it retries until the write commits. Nothing is acknowledged before its commit.
+This process runs paho and little else: it cuts what arrives into chunks (by count, bytes and
+wait), numbers them, and sends them to the worker process (ingest.worker), which decodes, writes
+and commits them and reports back. A chunk's QoS 1 messages are acknowledged to the broker only
+after its report, so nothing is acknowledged before its commit.
+
+The chunks sent but not yet reported stay here. If the worker dies, a new one is started and
+given them again, in order; writes are idempotent, so what the old one committed unreported is
+not stored twice. If this process dies, the worker stops, and the broker redelivers everything
+unacknowledged to the next session.
 """
 
 from __future__ import annotations
 
-import gc
+import multiprocessing
 import queue
 import threading
 import time
-from collections import Counter
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 
-import psycopg
 import structlog
 
-from ingest.decode import DeadLetter, DecodedBatch, Decoder
+from ingest import worker
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttSource, Received
-from ingest.registry import KnownCodes
 from ingest.settings import IngestSettings
-from ingest.writer import (
-    WriteResult,
-    mark_silent_devices_offline,
-    prepare_connection,
-    write_batch,
-)
 
 log = structlog.get_logger(__name__)
 
-_MAX_BACKOFF_S = 5.0
+_STOP_WAIT_S = 30.0  # on shutdown, how long the worker may take to commit what it holds
+_RESTART_BACKOFF_MAX_S = 30.0
+_HEALTHY_AFTER_S = 60.0  # a worker that lived this long resets the restart backoff
+
+_ReportHandler = Callable[[worker.Report], None]
+
+
+class _WorkerHandle:
+    """A running worker process, its two pipes, and the thread that reads its reports."""
+
+    def __init__(self, settings: IngestSettings, on_report: _ReportHandler) -> None:
+        context = multiprocessing.get_context("spawn")
+        chunks_out, self._chunks_in = context.Pipe(duplex=False)
+        self._reports_out, reports_in = context.Pipe(duplex=False)
+        self.process: BaseProcess = context.Process(
+            target=worker.main,
+            args=(settings, chunks_out, reports_in),
+            name="fitmon-ingest-worker",
+            daemon=True,
+        )
+        self.process.start()
+        # Only the worker holds these ends now: its exit is seen here as EOF.
+        chunks_out.close()
+        reports_in.close()
+        self.started = time.monotonic()
+        self.gone = threading.Event()
+        self._on_report = on_report
+        self._reader = threading.Thread(target=self._read_reports, name="reports", daemon=True)
+        self._reader.start()
+
+    def send(self, chunk: worker.Chunk | None) -> None:
+        """Hand over a chunk (None: finish and exit); a dead worker is noticed by the reader."""
+        try:
+            self._chunks_in.send(chunk)
+        except OSError:
+            self.gone.set()
+
+    def _read_reports(self) -> None:
+        try:
+            while True:
+                self._on_report(self._reports_out.recv())
+        except (EOFError, OSError):
+            pass
+        finally:
+            self.gone.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the worker to exit and its last reports to be handled."""
+        self.process.join(timeout)
+        if self.process.is_alive():
+            return False
+        self._reader.join(timeout)
+        return True
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self._chunks_in.close()
+        self._reader.join(5)
+        self._reports_out.close()
 
 
 class IngestService:
@@ -41,34 +99,32 @@ class IngestService:
         self.inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
         self.source = MqttSource(settings, self.inbox, self.metrics)
         self._stop = threading.Event()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._known: KnownCodes | None = None
-        self._next_offline_check = 0.0
+        self._lock = threading.Lock()
+        self._pending: dict[int, list[Received]] = {}  # sent to the worker, not yet committed
+        self._pending_messages = 0
+        self._next_chunk = 0
+        self._worker: _WorkerHandle | None = None
+        self._restart_delay = 1.0
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> None:
-        """Run until stop(): connect, consume, and on the way out disconnect cleanly."""
-        self._connect_database()
-        # What exists by now (modules, models, the registry) lives as long as the process: keep
-        # it out of the cyclic collector's passes, which a batch's allocations set off again and
-        # again (benchmarks/ingest.py: 10-20% more messages per second).
-        gc.freeze()
+        """Run until stop(); on the way out, let the worker commit what it holds, then ack it."""
+        self._worker = _WorkerHandle(self.settings, self._handle_report)
         self.source.start()
         try:
             while not self._stop.is_set():
+                if self._worker.gone.is_set():
+                    self._restart_worker()
+                    continue
                 received = self._collect()
                 if received:
-                    self._process(received)
-                self._maybe_mark_silent_offline()
+                    self._dispatch(received)
         finally:
-            self.source.stop()
-            if self._conn is not None:
-                self._conn.close()
-            log.info("ingest stopped")
+            self._shutdown()
 
-    # -- batching -----------------------------------------------------------------------------
+    # -- chunks -------------------------------------------------------------------------------
 
     def _collect(self) -> list[Received]:
         try:
@@ -95,162 +151,89 @@ class IngestService:
             size += len(item.payload)
         return batch
 
-    # -- database -----------------------------------------------------------------------------
+    def _dispatch(self, received: list[Received]) -> None:
+        chunk_id = self._next_chunk
+        self._next_chunk += 1
+        with self._lock:
+            self._pending[chunk_id] = received
+            self._pending_messages += len(received)
+        assert self._worker is not None
+        self._worker.send((chunk_id, _incoming(received)))
 
-    def _connect_database(self) -> psycopg.Connection[Any]:
-        """Connect, retrying with backoff until it works or stop() is called."""
-        delay = 0.5
-        while True:
-            try:
-                conn = psycopg.connect(
-                    self.settings.database_url.get_secret_value(), connect_timeout=5
-                )
-                prepare_connection(conn)
-                if self._known is None:
-                    self._known = KnownCodes(conn, self.settings.registry_refresh_s)
-                else:
-                    self._known.use_connection(conn)
-                self._known.reload()
-                conn.commit()
-                self._conn = conn
-                log.info("database connected")
-                return conn
-            except psycopg.OperationalError as exc:
-                self.metrics.db_errors.inc()
-                log.warning("database unavailable, retrying", error=str(exc).strip(), in_s=delay)
-                if self._stop.wait(delay):
-                    raise
-                delay = min(delay * 2, _MAX_BACKOFF_S)
-
-    def _process(self, received: list[Received]) -> None:
-        delay = 0.5
-        while True:
-            conn = self._conn or self._connect_database()
-            assert self._known is not None
-            try:
-                batch = Decoder(self.settings.topic_root, self._known).decode(received)
-                try:
-                    result = write_batch(conn, batch)
-                    conn.commit()
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as exc:
-                    conn.rollback()
-                    log.error("batch refused by the database, writing item by item", error=str(exc))
-                    result = self._write_one_by_one(conn, batch)
-                break
-            except psycopg.OperationalError as exc:
-                self.metrics.db_errors.inc()
-                log.warning("database write failed, retrying", error=str(exc).strip(), in_s=delay)
-                self._drop_connection()
-                if self._stop.wait(delay):
-                    return  # unacked: the broker redelivers these after restart
-                delay = min(delay * 2, _MAX_BACKOFF_S)
-        self.source.ack(received)
-        self._observe(received, batch, result)
-
-    def _write_one_by_one(self, conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResult:
-        """Find the messages the database refuses, dead-letter them, and store the rest."""
-        total = WriteResult()
-        refused: list[DeadLetter] = list(batch.dead)
-        singles: list[DecodedBatch] = []
-        for attr in ("usage", "status", "faults", "births"):
-            for entry in getattr(batch, attr):
-                single = DecodedBatch()
-                getattr(single, attr).append(entry)
-                singles.append(single)
-        for single in singles:
-            try:
-                result = write_batch(conn, single)
-                conn.commit()
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
-                conn.rollback()
-                message, arrived = next(
-                    entry
-                    for attr in ("usage", "status", "faults", "births")
-                    for entry in getattr(single, attr)
-                )
-                refused.append(
-                    DeadLetter(
-                        "(database)",
-                        message.model_dump_json().encode(),
-                        arrived,
-                        "db_refused",
-                        f"database refused the message: {exc}",
-                        message.code,
-                    )
-                )
-                continue
-            for kind, count in result.stored.items():
-                total.stored[kind] = total.stored.get(kind, 0) + count
-            for kind, count in result.duplicates.items():
-                total.duplicates[kind] = total.duplicates.get(kind, 0) + count
-        rest = DecodedBatch(
-            dead=refused, presence=batch.presence, gateway_presence=batch.gateway_presence
-        )
-        result = write_batch(conn, rest)
-        conn.commit()
-        total.wills_applied, total.wills_stale = result.wills_applied, result.wills_stale
-        batch.dead = refused
-        return total
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    def _maybe_mark_silent_offline(self) -> None:
-        now = time.monotonic()
-        if now < self._next_offline_check:
-            return
-        self._next_offline_check = now + self.settings.offline_check_s
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            count = mark_silent_devices_offline(
-                conn,
-                datetime.now(UTC),
-                self.settings.offline_after_heartbeats,
-                self.settings.default_heartbeat_s,
-            )
-            conn.commit()
-        except psycopg.OperationalError as exc:
-            log.warning("offline check failed", error=str(exc).strip())
-            self._drop_connection()
-            return
-        if count:
-            self.metrics.marked_offline.inc(count)
-            log.info("devices marked offline after silence", count=count)
-
-    # -- observability ------------------------------------------------------------------------
-
-    def _observe(self, received: list[Received], batch: DecodedBatch, result: WriteResult) -> None:
+    def _handle_report(self, report: worker.Report) -> None:
+        """On the reports thread: ack a committed chunk and count what became of it."""
         m = self.metrics
+        if report.db_errors:
+            m.db_errors.inc(report.db_errors)
+        if report.marked_offline:
+            m.marked_offline.inc(report.marked_offline)
+        if report.chunk_id is None:
+            return
+        with self._lock:
+            received = self._pending.pop(report.chunk_id, None)
+            if received is not None:
+                self._pending_messages -= len(received)
+            depth = self._pending_messages
+        if received is None:  # a restarted worker committed it again: acked already
+            return
+        self.source.ack(received)
         now = time.time()
-        for kind, count in batch.received_kinds.items():
+        for kind, count in report.received_kinds.items():
             m.received.labels(kind=kind).inc(count)
-        for kind, count in result.stored.items():
+        for kind, count in report.stored.items():
             m.stored.labels(kind=kind).inc(count)
-        for kind, count in result.duplicates.items():
+        for kind, count in report.duplicates.items():
             if count:
                 m.duplicates.labels(kind=kind).inc(count)
-        for category, count in Counter(d.category for d in batch.dead).items():
+        for category, count in report.dead_letters.items():
             m.dead_letters.labels(reason=category).inc(count)
-        for letter in batch.dead:
-            log.warning("dead letter", topic=letter.topic, reason=letter.reason, code=letter.code)
-        if result.wills_applied:
-            m.wills.labels(result="applied").inc(result.wills_applied)
-        if result.wills_stale:
-            m.wills.labels(result="stale").inc(result.wills_stale)
-            log.info("stale wills ignored", count=result.wills_stale)
+        if report.wills_applied:
+            m.wills.labels(result="applied").inc(report.wills_applied)
+        if report.wills_stale:
+            m.wills.labels(result="stale").inc(report.wills_stale)
         m.batches.inc()
         m.batch_size.observe(len(received))
         m.commit_lag.observe(now - received[0].received_at)
-        if batch.newest_device_ts is not None:
-            m.device_lag.set(now - batch.newest_device_ts.timestamp())
-        m.queue_depth.set(self.inbox.qsize())
+        if report.newest_device_ts is not None:
+            m.device_lag.set(now - report.newest_device_ts)
+        m.queue_depth.set(depth + self.inbox.qsize())
+
+    # -- the worker's life --------------------------------------------------------------------
+
+    def _restart_worker(self) -> None:
+        old = self._worker
+        assert old is not None
+        old.close()
+        lived = time.monotonic() - old.started
+        if lived > _HEALTHY_AFTER_S:
+            self._restart_delay = 1.0
+        with self._lock:
+            pending = sorted(self._pending.items())
+        log.error(
+            "ingest worker exited; starting another",
+            exitcode=old.process.exitcode,
+            lived_s=round(lived, 1),
+            chunks_to_redo=len(pending),
+            in_s=self._restart_delay,
+        )
+        if self._stop.wait(self._restart_delay):
+            return
+        self._restart_delay = min(self._restart_delay * 2, _RESTART_BACKOFF_MAX_S)
+        self._worker = _WorkerHandle(self.settings, self._handle_report)
+        for chunk_id, received in pending:
+            self._worker.send((chunk_id, _incoming(received)))
+
+    def _shutdown(self) -> None:
+        handle = self._worker
+        if handle is not None and not handle.gone.is_set():
+            handle.send(None)
+            if not handle.wait(_STOP_WAIT_S):
+                log.warning("the worker did not finish in time; its chunks stay unacknowledged")
+        self.source.stop()
+        if handle is not None:
+            handle.close()
+        log.info("ingest stopped", unacknowledged=self._pending_messages)
+
+
+def _incoming(received: list[Received]) -> list[tuple[str, bytes, float]]:
+    return [(r.topic, r.payload, r.received_at) for r in received]

@@ -1,8 +1,10 @@
-"""Writing a decoded batch in one transaction: COPY into staging, then insert what is new.
+"""Writing a decoded batch in one transaction, each message stored once by its (code, boot, seq).
 
-The (code, boot, seq) key makes every write idempotent (ON CONFLICT DO NOTHING), and the hourly
-rollup adds only the rows the insert really inserted, so duplicates never count twice.
-The caller owns the transaction and commits it.
+Rows are COPYed straight into their table under a savepoint. When any of them is already stored
+(a redelivery after a crash, a device resending), that COPY fails as a whole and is rolled back
+to the savepoint; the rows then go through a staging table and `INSERT ... ON CONFLICT DO
+NOTHING`. The hourly rollup adds exactly the rows that were inserted either way, so duplicates
+never count twice. The caller owns the transaction and commits it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -104,6 +106,16 @@ WITH ins AS (
         energy_wh = h.energy_wh + excluded.energy_wh
 )
 SELECT count(*) FROM ins
+"""
+
+# The rollup of rows known to be new (the direct COPY took them all), summed by the caller.
+_ROLLUP = """
+INSERT INTO usage_hourly AS h (code, hour, sessions, reps, duration_s, energy_wh)
+SELECT * FROM unnest(%(codes)s::text[], %(hours)s::timestamptz[], %(sessions)s::int4[],
+                     %(reps)s::int8[], %(duration)s::float8[], %(energy)s::float8[])
+ON CONFLICT (code, hour) DO UPDATE SET
+    sessions = h.sessions + excluded.sessions, reps = h.reps + excluded.reps,
+    duration_s = h.duration_s + excluded.duration_s, energy_wh = h.energy_wh + excluded.energy_wh
 """
 
 _INSERT_STATUS = f"""
@@ -258,6 +270,69 @@ def _copy(
             copy.write_row(row)
 
 
+def _copy_new(
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: str,
+    types: list[str],
+    rows: Sequence[Sequence[object]],
+) -> bool:
+    """COPY `rows` straight into `table` if none of them is stored yet: True when they all went
+    in, False (and nothing written) when one already was."""
+    conn.execute("SAVEPOINT copy_new")
+    try:
+        _copy(conn, table, columns, types, rows)
+    except psycopg.errors.UniqueViolation:
+        conn.execute("ROLLBACK TO SAVEPOINT copy_new")
+        return False
+    conn.execute("RELEASE SAVEPOINT copy_new")
+    return True
+
+
+def _store(
+    conn: psycopg.Connection[Any],
+    table: str,
+    stage: str,
+    columns: str,
+    types: list[str],
+    rows: Sequence[Sequence[object]],
+    insert_sql: str,
+) -> int:
+    """Store the rows not stored yet; returns how many were new."""
+    if _copy_new(conn, table, columns, types, rows):
+        return len(rows)
+    _copy(conn, stage, columns, types, rows)
+    return _count(conn, insert_sql)
+
+
+def _add_to_rollup(conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]]) -> None:
+    """Add new usage rows (code, boot, seq, ts, started_at, duration_s, reps, energy_wh, ...) to
+    usage_hourly, by item and UTC hour of started_at."""
+    sums: dict[tuple[str, int], list[Any]] = {}
+    for row in rows:
+        key = (row[0], int(row[4].timestamp() // 3600))
+        total = sums.get(key)
+        if total is None:
+            sums[key] = [1, row[6], row[5], row[7] or 0.0]
+        else:
+            total[0] += 1
+            total[1] += row[6]
+            total[2] += row[5]
+            total[3] += row[7] or 0.0
+    keys = sorted(sums)
+    conn.execute(
+        _ROLLUP,
+        {
+            "codes": [code for code, _ in keys],
+            "hours": [datetime.fromtimestamp(hour * 3600, UTC) for _, hour in keys],
+            "sessions": [sums[key][0] for key in keys],
+            "reps": [sums[key][1] for key in keys],
+            "duration": [sums[key][2] for key in keys],
+            "energy": [sums[key][3] for key in keys],
+        },
+    )
+
+
 def _count(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any] | None = None) -> int:
     row = conn.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
@@ -287,8 +362,14 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
             )
             for m, at in batch.usage
         }
-        _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, list(rows.values()))
-        _record(result, "usage", len(batch.usage), _count(conn, _INSERT_USAGE))
+        new = list(rows.values())
+        if _copy_new(conn, "usage_sessions", _USAGE_COLUMNS, _USAGE_TYPES, new):
+            _add_to_rollup(conn, new)
+            inserted = len(new)
+        else:  # some were stored already: the staging insert rolls up what it inserts
+            _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, new)
+            inserted = _count(conn, _INSERT_USAGE)
+        _record(result, "usage", len(batch.usage), inserted)
     if batch.status:
         rows = {
             (m.code, m.boot, m.seq): (
@@ -305,8 +386,16 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
             )
             for m, at in batch.status
         }
-        _copy(conn, "stage_status", _STATUS_COLUMNS, _STATUS_TYPES, list(rows.values()))
-        _record(result, "status", len(batch.status), _count(conn, _INSERT_STATUS))
+        inserted = _store(
+            conn,
+            "status_reports",
+            "stage_status",
+            _STATUS_COLUMNS,
+            _STATUS_TYPES,
+            list(rows.values()),
+            _INSERT_STATUS,
+        )
+        _record(result, "status", len(batch.status), inserted)
     if batch.faults:
         rows = {
             (m.code, m.boot, m.seq): (
@@ -322,8 +411,16 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
             )
             for m, at in batch.faults
         }
-        _copy(conn, "stage_faults", _FAULT_COLUMNS, _FAULT_TYPES, list(rows.values()))
-        _record(result, "fault", len(batch.faults), _count(conn, _INSERT_FAULTS))
+        inserted = _store(
+            conn,
+            "fault_events",
+            "stage_faults",
+            _FAULT_COLUMNS,
+            _FAULT_TYPES,
+            list(rows.values()),
+            _INSERT_FAULTS,
+        )
+        _record(result, "fault", len(batch.faults), inserted)
     births: list[tuple[Any, ...]] = []
     if batch.births:
         rows = {

@@ -1,0 +1,325 @@
+"""The ingest worker process: decode and store what the MQTT process hands over, then report.
+
+The MQTT process (ingest.service) receives and acknowledges; this process does everything else,
+so that paho's receive loop and the decoding and writing do not take turns on one interpreter
+lock. It takes numbered chunks of messages from the MQTT process and answers each, once it is
+committed, with a Report; only then does the MQTT process acknowledge the chunk's messages.
+
+Inside, two threads overlap: the decoder validates the next chunk while the writer waits for
+PostgreSQL to take the previous one. A database outage pauses the writer, which retries until the
+write commits; chunks queue up behind it and, beyond the MQTT receive window, at the broker.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import queue
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+import psycopg
+import structlog
+
+from ingest.decode import DeadLetter, DecodedBatch, Decoder, Incoming
+from ingest.logs import configure_logging
+from ingest.registry import KnownCodes
+from ingest.settings import IngestSettings
+from ingest.writer import (
+    WriteResult,
+    mark_silent_devices_offline,
+    prepare_connection,
+    write_batch,
+)
+
+log = structlog.get_logger(__name__)
+
+_MAX_BACKOFF_S = 5.0
+# Chunks decoded ahead of the writer: one is enough to keep both busy; more only holds memory.
+_DECODED_AHEAD = 1
+
+Chunk = tuple[int, list[Incoming]]  # (chunk id, messages), from the MQTT process
+
+
+@dataclass(slots=True)
+class Report:
+    """What the worker tells the MQTT process: a committed chunk and what became of it, or an
+    event between chunks (a failed database attempt, devices marked offline)."""
+
+    chunk_id: int | None = None
+    received_kinds: dict[str, int] = field(default_factory=dict)
+    stored: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)  # category -> count
+    wills_applied: int = 0
+    wills_stale: int = 0
+    newest_device_ts: float | None = None
+    db_errors: int = 0
+    marked_offline: int = 0
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class Worker:
+    def __init__(self, settings: IngestSettings, outbox: Connection) -> None:
+        self.settings = settings
+        self._outbox = outbox
+        self._send_lock = threading.Lock()
+        self._decoded: queue.Queue[tuple[int, DecodedBatch] | _Stop] = queue.Queue(_DECODED_AHEAD)
+        self._writer_failed = threading.Event()
+        self._conn: psycopg.Connection[Any] | None = None  # the writer's
+        self._lookup: psycopg.Connection[Any] | None = None  # the decoder's, for unknown codes
+        self._known: KnownCodes | None = None
+        self._next_offline_check = 0.0
+
+    def run(self, inbox: Connection) -> None:
+        """Decode chunks from `inbox` until it says stop (None) and the writer has drained."""
+        self._known = KnownCodes(self._lookup_connection(), self.settings.registry_refresh_s)
+        self._known.reload()
+        self._write_connection()
+        # What exists by now lives as long as the process: keep it out of the collector's passes,
+        # which a chunk's allocations would otherwise set off again and again.
+        gc.freeze()
+        writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
+        writer.start()
+        decoder = Decoder(self.settings.topic_root, self._known)
+        while True:
+            chunk: Chunk | None = inbox.recv()
+            if chunk is None:
+                break
+            chunk_id, messages = chunk
+            batch = self._decode(decoder, messages)
+            while not self._writer_failed.is_set():
+                try:
+                    self._decoded.put((chunk_id, batch), timeout=1)
+                    break
+                except queue.Full:
+                    continue
+            if self._writer_failed.is_set():
+                raise RuntimeError("the writer thread failed")
+        self._decoded.put(_STOP)
+        writer.join()
+        if self._writer_failed.is_set():
+            raise RuntimeError("the writer thread failed")
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _decode(self, decoder: Decoder, messages: list[Incoming]) -> DecodedBatch:
+        """Decode; looking up a code the registry may have gained needs the database, so an
+        outage pauses decoding too, until it is back."""
+        delay = 0.5
+        while True:
+            try:
+                return decoder.decode(messages)
+            except psycopg.OperationalError as exc:
+                self._report(Report(db_errors=1))
+                log.warning("registry lookup failed, retrying", error=str(exc).strip(), in_s=delay)
+                if self._lookup is not None:
+                    self._lookup.close()
+                    self._lookup = None
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+                assert self._known is not None
+                self._known.use_connection(self._lookup_connection())
+
+    def _lookup_connection(self) -> psycopg.Connection[Any]:
+        if self._lookup is None:
+            self._lookup = self._connect(autocommit=True)
+        return self._lookup
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    job = self._decoded.get(timeout=1)
+                except queue.Empty:
+                    self._maybe_mark_silent_offline()
+                    continue
+                if isinstance(job, _Stop):
+                    return
+                chunk_id, batch = job
+                result = self._write(batch)
+                self._report(_report(chunk_id, batch, result))
+                self._maybe_mark_silent_offline()
+        except BaseException:
+            log.exception("writer failed")
+            self._writer_failed.set()
+            raise
+
+    def _write(self, batch: DecodedBatch) -> WriteResult:
+        """Write and commit `batch`, retrying through database outages until it is stored."""
+        delay = 0.5
+        while True:
+            conn = self._write_connection()
+            try:
+                try:
+                    result = write_batch(conn, batch)
+                    conn.commit()
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    conn.rollback()
+                    log.error("batch refused by the database, writing item by item", error=str(exc))
+                    result = _write_one_by_one(conn, batch)
+                return result
+            except psycopg.OperationalError as exc:
+                self._report(Report(db_errors=1))
+                log.warning("database write failed, retrying", error=str(exc).strip(), in_s=delay)
+                self._drop_write_connection()
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    def _write_connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            conn = self._connect(autocommit=False)
+            prepare_connection(conn)
+            self._conn = conn
+        return self._conn
+
+    def _drop_write_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _connect(self, *, autocommit: bool) -> psycopg.Connection[Any]:
+        """Connect, retrying with backoff until the database answers."""
+        delay = 0.5
+        while True:
+            try:
+                conn = psycopg.connect(
+                    self.settings.database_url.get_secret_value(),
+                    connect_timeout=5,
+                    autocommit=autocommit,
+                )
+                log.info("database connected", autocommit=autocommit)
+                return conn
+            except psycopg.OperationalError as exc:
+                self._report(Report(db_errors=1))
+                log.warning("database unavailable, retrying", error=str(exc).strip(), in_s=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    def _maybe_mark_silent_offline(self) -> None:
+        now = time.monotonic()
+        if now < self._next_offline_check:
+            return
+        self._next_offline_check = now + self.settings.offline_check_s
+        if self._conn is None:
+            return
+        try:
+            count = mark_silent_devices_offline(
+                self._conn,
+                datetime.now(UTC),
+                self.settings.offline_after_heartbeats,
+                self.settings.default_heartbeat_s,
+            )
+            self._conn.commit()
+        except psycopg.OperationalError as exc:
+            log.warning("offline check failed", error=str(exc).strip())
+            self._drop_write_connection()
+            return
+        if count:
+            log.info("devices marked offline after silence", count=count)
+            self._report(Report(marked_offline=count))
+
+    def _report(self, report: Report) -> None:
+        with self._send_lock:
+            try:
+                self._outbox.send(report)
+            except OSError:  # the MQTT process is gone: nothing will be acknowledged
+                log.warning("ingest's MQTT process is gone; the worker stops")
+                os._exit(1)
+
+
+def _report(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
+    for letter in batch.dead:
+        log.warning("dead letter", topic=letter.topic, reason=letter.reason, code=letter.code)
+    if result.wills_stale:
+        log.info("stale wills ignored", count=result.wills_stale)
+    newest = batch.newest_device_ts
+    return Report(
+        chunk_id=chunk_id,
+        received_kinds=batch.received_kinds,
+        stored=result.stored,
+        duplicates=result.duplicates,
+        dead_letters=dict(Counter(d.category for d in batch.dead)),
+        wills_applied=result.wills_applied,
+        wills_stale=result.wills_stale,
+        newest_device_ts=None if newest is None else newest.timestamp(),
+    )
+
+
+def _write_one_by_one(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResult:
+    """Find the messages the database refuses, dead-letter them, and store the rest."""
+    total = WriteResult()
+    refused: list[DeadLetter] = list(batch.dead)
+    singles: list[DecodedBatch] = []
+    for attr in ("usage", "status", "faults", "births"):
+        for entry in getattr(batch, attr):
+            single = DecodedBatch()
+            getattr(single, attr).append(entry)
+            singles.append(single)
+    for single in singles:
+        try:
+            result = write_batch(conn, single)
+            conn.commit()
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            conn.rollback()
+            message, arrived = next(
+                entry
+                for attr in ("usage", "status", "faults", "births")
+                for entry in getattr(single, attr)
+            )
+            refused.append(
+                DeadLetter(
+                    "(database)",
+                    message.model_dump_json().encode(),
+                    arrived,
+                    "db_refused",
+                    f"database refused the message: {exc}",
+                    message.code,
+                )
+            )
+            continue
+        for kind, count in result.stored.items():
+            total.stored[kind] = total.stored.get(kind, 0) + count
+        for kind, count in result.duplicates.items():
+            total.duplicates[kind] = total.duplicates.get(kind, 0) + count
+    rest = DecodedBatch(
+        dead=refused, presence=batch.presence, gateway_presence=batch.gateway_presence
+    )
+    result = write_batch(conn, rest)
+    conn.commit()
+    total.wills_applied, total.wills_stale = result.wills_applied, result.wills_stale
+    batch.dead = refused
+    return total
+
+
+def main(settings: IngestSettings, inbox: Connection, outbox: Connection) -> None:
+    """The worker process's entry point (multiprocessing, spawned by ingest.service)."""
+    # Ctrl-C reaches the whole process group: the MQTT process decides when the worker stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings.log_format)
+    structlog.contextvars.bind_contextvars(process="worker")
+    try:
+        Worker(settings, outbox).run(inbox)
+    except EOFError:
+        log.warning("ingest's MQTT process is gone; the worker stops")
+        os._exit(1)
