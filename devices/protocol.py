@@ -161,6 +161,9 @@ BatchItem = Annotated[
 ]
 BATCH_ADAPTER: Final = TypeAdapter(list[BatchItem])
 ITEM_ADAPTER: Final = TypeAdapter(BatchItem)
+# A batch of usage sessions only, validated without telling kinds apart: twice as fast, and the
+# same result, since an item valid as Usage has started_at and so is told to be usage anyway.
+USAGE_BATCH_ADAPTER: Final = TypeAdapter(list[Usage])
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from devices.protocol import (
     BATCH_ADAPTER,
     ITEM_ADAPTER,
+    MAX_FUTURE_SKEW,
     MAX_PAYLOAD_BYTES,
     MODEL_BY_KIND,
+    USAGE_BATCH_ADAPTER,
     Birth,
     Fault,
     Kind,
@@ -31,6 +33,8 @@ from devices.protocol import (
 # What the MQTT process hands to the decoder for each message: (topic, payload, time.time() at
 # arrival).
 Incoming = tuple[str, bytes, float]
+
+_MAX_FUTURE_SKEW_S = MAX_FUTURE_SKEW.total_seconds()
 
 # A fleet publishes on a few topics per item, over and over: parse each once (its check character
 # is pure-Python arithmetic). Only valid topics are cached, about 320 bytes each (10 MB at most);
@@ -67,7 +71,7 @@ class DecodedBatch:
     presence: dict[str, WillEvent | tuple[datetime, int]] = field(default_factory=dict)
     gateway_presence: dict[str, WillEvent | datetime] = field(default_factory=dict)
     received_kinds: dict[str, int] = field(default_factory=dict)
-    newest_device_ts: datetime | None = None
+    newest_device_ts: float | None = None  # epoch seconds
 
     @property
     def message_count(self) -> int:
@@ -91,6 +95,16 @@ def _category(exc: ValidationError) -> str:
         if error["loc"] and error["loc"][-1] == "code":
             return "bad_check" if "check character" in error["msg"] else "bad_code"
     return "schema"
+
+
+def _validate_batch(payload: bytes) -> list[Message]:
+    """Validate a batch's items; a gateway flushing only usage sessions takes the fast path."""
+    if payload.count(b'"started_at"') == payload.count(b'"code"'):
+        try:
+            return USAGE_BATCH_ADAPTER.validate_json(payload)  # type: ignore[return-value]
+        except ValidationError:
+            pass  # a mixed or a bad batch after all: the general path tells which item is what
+    return BATCH_ADAPTER.validate_json(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +192,11 @@ class Decoder:
                 message.code,
             )
             return
-        self._accept(message, arrived, batch, item.topic, item.payload)
+        self._accept(message, arrived, item.received_at, batch, item.topic, item.payload)
 
     def _decode_batch(self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch) -> None:
         try:
-            messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
+            messages: list[Message] = _validate_batch(item.payload)
         except ValidationError as exc:
             # Slow path: find the bad items, keep the good ones (each item stands alone).
             try:
@@ -226,11 +240,19 @@ class Decoder:
                         )
                     )
                     continue
-                self._accept_batch_item(one, site, arrived, batch, item.topic, element_bytes, index)
+                self._accept_batch_item(
+                    one, site, arrived, item.received_at, batch, item.topic, element_bytes, index
+                )
             batch.gateway_presence.setdefault(site, arrived)
             return
+        arrived_s = item.received_at
         for index, one in enumerate(messages):
-            self._accept_batch_item(one, site, arrived, batch, item.topic, None, index)
+            if one.code.startswith(site):
+                self._accept(one, arrived, arrived_s, batch, item.topic, None, index)
+            else:
+                self._accept_batch_item(
+                    one, site, arrived, arrived_s, batch, item.topic, None, index
+                )
         batch.gateway_presence[site] = arrived
 
     def _accept_batch_item(
@@ -238,6 +260,7 @@ class Decoder:
         message: Message,
         site: str,
         arrived: datetime,
+        arrived_s: float,
         batch: DecodedBatch,
         topic: str,
         element_bytes: bytes | None,
@@ -256,45 +279,66 @@ class Decoder:
                 )
             )
             return
-        self._accept(message, arrived, batch, topic, element_bytes, index)
+        self._accept(message, arrived, arrived_s, batch, topic, element_bytes, index)
 
     def _accept(
+        self,
+        message: Message,
+        arrived: datetime,
+        arrived_s: float,
+        batch: DecodedBatch,
+        topic: str,
+        raw: bytes | None,
+        index: int | None = None,
+    ) -> None:
+        """Store `message` in `batch` if its code is registered and its times are not too far
+        ahead of its arrival (PROTOCOL.md), else dead-letter it. The hot path of ingest: times
+        are compared as epoch seconds, since comparing datetimes of two time zones costs more."""
+        code = message.code
+        latest = arrived_s + _MAX_FUTURE_SKEW_S
+        ts = message.ts.timestamp()
+        if self._registry.has_equipment(code) and ts <= latest:
+            kind = type(message)
+            if kind is Usage:
+                if message.started_at.timestamp() <= latest:  # type: ignore[union-attr]
+                    batch.usage.append((message, arrived))  # type: ignore[arg-type]
+                else:
+                    self._refuse(message, arrived, batch, topic, raw, index)
+                    return
+            elif kind is Status:
+                batch.status.append((message, arrived))  # type: ignore[arg-type]
+            elif kind is Fault:
+                batch.faults.append((message, arrived))  # type: ignore[arg-type]
+            else:
+                batch.births.append((message, arrived))  # type: ignore[arg-type]
+            batch.presence[code] = (arrived, message.boot)
+            newest = batch.newest_device_ts
+            if newest is None or ts > newest:
+                batch.newest_device_ts = ts
+            return
+        self._refuse(message, arrived, batch, topic, raw, index)
+
+    def _refuse(
         self,
         message: Message,
         arrived: datetime,
         batch: DecodedBatch,
         topic: str,
         raw: bytes | None,
-        index: int | None = None,
+        index: int | None,
     ) -> None:
-        where = "" if index is None else f"batch item {index}: "
-
-        def refuse(category: str, reason: str) -> None:
-            payload = raw if raw is not None else message.model_dump_json().encode()
-            batch.dead.append(
-                DeadLetter(topic, payload, arrived, category, where + reason, message.code)
-            )
-
+        """Dead-letter a valid message that _accept cannot take, with the reason."""
         if not self._registry.has_equipment(message.code):
-            refuse("unknown_code", f"unknown equipment code {message.code}")
-            return
-        if too_far_ahead(message.ts, arrived):
-            refuse("future", f"ts {message.ts.isoformat()} is more than 5 minutes in the future")
-            return
-        if isinstance(message, Usage):
-            if too_far_ahead(message.started_at, arrived):
-                refuse(
-                    "future",
-                    f"started_at {message.started_at.isoformat()} is more than 5 minutes ahead",
-                )
-                return
-            batch.usage.append((message, arrived))
-        elif isinstance(message, Status):
-            batch.status.append((message, arrived))
-        elif isinstance(message, Fault):
-            batch.faults.append((message, arrived))
+            category, reason = "unknown_code", f"unknown equipment code {message.code}"
+        elif too_far_ahead(message.ts, arrived):
+            category = "future"
+            reason = f"ts {message.ts.isoformat()} is more than 5 minutes in the future"
         else:
-            batch.births.append((message, arrived))
-        batch.presence[message.code] = (arrived, message.boot)
-        if batch.newest_device_ts is None or message.ts > batch.newest_device_ts:
-            batch.newest_device_ts = message.ts
+            assert isinstance(message, Usage)
+            category = "future"
+            reason = f"started_at {message.started_at.isoformat()} is more than 5 minutes ahead"
+        payload = raw if raw is not None else message.model_dump_json().encode()
+        where = "" if index is None else f"batch item {index}: "
+        batch.dead.append(
+            DeadLetter(topic, payload, arrived, category, where + reason, message.code)
+        )

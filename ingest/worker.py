@@ -251,7 +251,6 @@ def _report(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
         log.warning("dead letter", topic=letter.topic, reason=letter.reason, code=letter.code)
     if result.wills_stale:
         log.info("stale wills ignored", count=result.wills_stale)
-    newest = batch.newest_device_ts
     return Report(
         chunk_id=chunk_id,
         received_kinds=batch.received_kinds,
@@ -260,7 +259,7 @@ def _report(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
         dead_letters=dict(Counter(d.category for d in batch.dead)),
         wills_applied=result.wills_applied,
         wills_stale=result.wills_stale,
-        newest_device_ts=None if newest is None else newest.timestamp(),
+        newest_device_ts=batch.newest_device_ts,
     )
 
 

@@ -111,8 +111,8 @@ SELECT count(*) FROM ins
 # The rollup of rows known to be new (the direct COPY took them all), summed by the caller.
 _ROLLUP = """
 INSERT INTO usage_hourly AS h (code, hour, sessions, reps, duration_s, energy_wh)
-SELECT * FROM unnest(%(codes)s::text[], %(hours)s::timestamptz[], %(sessions)s::int4[],
-                     %(reps)s::int8[], %(duration)s::float8[], %(energy)s::float8[])
+SELECT * FROM unnest(%(codes)b::text[], %(hours)b::timestamptz[], %(sessions)b::int4[],
+                     %(reps)b::int8[], %(duration)b::float8[], %(energy)b::float8[])
 ON CONFLICT (code, hour) DO UPDATE SET
     sessions = h.sessions + excluded.sessions, reps = h.reps + excluded.reps,
     duration_s = h.duration_s + excluded.duration_s, energy_wh = h.energy_wh + excluded.energy_wh
@@ -141,7 +141,7 @@ ON CONFLICT DO NOTHING RETURNING code, boot, ts, fw, model, heartbeat_s, receive
 # a WITH), so a presence row is written only when a device comes (back) online.
 _DEVICES_SEEN = """
 WITH seen AS (
-    SELECT * FROM unnest(%(codes)s::text[], %(boots)s::int8[], %(at)s::timestamptz[])
+    SELECT * FROM unnest(%(codes)b::text[], %(boots)b::int8[], %(at)b::timestamptz[])
         AS s(code, boot, at)
 ), prev AS (
     SELECT d.code, d.online FROM device_state d JOIN seen USING (code)
@@ -195,7 +195,7 @@ SELECT count(*) FROM up
 
 _GATEWAYS_SEEN = """
 INSERT INTO gateway_state AS g (site_code, online, last_seen_at, online_changed_at)
-SELECT site, true, at, at FROM unnest(%(sites)s::text[], %(at)s::timestamptz[]) AS s(site, at)
+SELECT site, true, at, at FROM unnest(%(sites)b::text[], %(at)b::timestamptz[]) AS s(site, at)
 ON CONFLICT (site_code) DO UPDATE SET
     online = true, last_seen_at = greatest(g.last_seen_at, excluded.last_seen_at),
     online_changed_at = CASE WHEN g.online THEN g.online_changed_at
@@ -344,10 +344,10 @@ def dead_letter_digest(topic: str, payload: bytes) -> bytes:
 
 def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResult:
     result = WriteResult()
-    rows: dict[tuple[str, int, int], tuple[object, ...]]
+    rows: list[tuple[object, ...]]
     if batch.usage:
-        rows = {
-            (m.code, m.boot, m.seq): (
+        rows = [
+            (
                 m.code,
                 m.boot,
                 m.seq,
@@ -361,18 +361,17 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
                 at,
             )
             for m, at in batch.usage
-        }
-        new = list(rows.values())
-        if _copy_new(conn, "usage_sessions", _USAGE_COLUMNS, _USAGE_TYPES, new):
-            _add_to_rollup(conn, new)
-            inserted = len(new)
+        ]
+        if _copy_new(conn, "usage_sessions", _USAGE_COLUMNS, _USAGE_TYPES, rows):
+            _add_to_rollup(conn, rows)
+            inserted = len(rows)
         else:  # some were stored already: the staging insert rolls up what it inserts
-            _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, new)
+            _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, rows)
             inserted = _count(conn, _INSERT_USAGE)
         _record(result, "usage", len(batch.usage), inserted)
     if batch.status:
-        rows = {
-            (m.code, m.boot, m.seq): (
+        rows = [
+            (
                 m.code,
                 m.boot,
                 m.seq,
@@ -385,20 +384,20 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
                 at,
             )
             for m, at in batch.status
-        }
+        ]
         inserted = _store(
             conn,
             "status_reports",
             "stage_status",
             _STATUS_COLUMNS,
             _STATUS_TYPES,
-            list(rows.values()),
+            rows,
             _INSERT_STATUS,
         )
         _record(result, "status", len(batch.status), inserted)
     if batch.faults:
-        rows = {
-            (m.code, m.boot, m.seq): (
+        rows = [
+            (
                 m.code,
                 m.boot,
                 m.seq,
@@ -410,21 +409,21 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
                 at,
             )
             for m, at in batch.faults
-        }
+        ]
         inserted = _store(
             conn,
             "fault_events",
             "stage_faults",
             _FAULT_COLUMNS,
             _FAULT_TYPES,
-            list(rows.values()),
+            rows,
             _INSERT_FAULTS,
         )
         _record(result, "fault", len(batch.faults), inserted)
     births: list[tuple[Any, ...]] = []
     if batch.births:
-        rows = {
-            (m.code, m.boot, m.seq): (
+        rows = [
+            (
                 m.code,
                 m.boot,
                 m.seq,
@@ -436,8 +435,8 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
                 at,
             )
             for m, at in batch.births
-        }
-        _copy(conn, "stage_births", _BIRTH_COLUMNS, _BIRTH_TYPES, list(rows.values()))
+        ]
+        _copy(conn, "stage_births", _BIRTH_COLUMNS, _BIRTH_TYPES, rows)
         births = conn.execute(_INSERT_BIRTHS).fetchall()
         _record(result, "birth", len(batch.births), len(births))
     _write_presence(conn, batch, births, result)
