@@ -1,13 +1,14 @@
-"""The ingest service: receive over MQTT, hand chunks to the worker process, ack what it commits.
+"""The ingest service: receive over MQTT, hand chunks to worker processes, ack what they commit.
 
 This process runs paho and little else: it cuts what arrives into chunks (by count, bytes and
-wait), numbers them, and sends them to the worker process (ingest.worker), which decodes, writes
-and commits them and reports back. A chunk's QoS 1 messages are acknowledged to the broker only
-after its report, so nothing is acknowledged before its commit.
+wait), shares each chunk's messages among the worker processes (ingest.worker) by site, so that
+one device's messages always go to the same worker in arrival order, and sends them numbered.
+A worker decodes, writes and commits a chunk, then reports it; only then are its QoS 1 messages
+acknowledged to the broker, so nothing is acknowledged before its commit.
 
-The chunks sent but not yet reported stay here. If the worker dies, a new one is started and
-given them again, in order; writes are idempotent, so what the old one committed unreported is
-not stored twice. If this process dies, the worker stops, and the broker redelivers everything
+Chunks sent but not yet reported stay here. If a worker dies, a new one is started and given
+its chunks again, in order; writes are idempotent, so what the old one committed unreported is
+not stored twice. If this process dies, the workers stop, and the broker redelivers everything
 unacknowledged to the next session.
 """
 
@@ -39,14 +40,15 @@ _ReportHandler = Callable[[worker.Report], None]
 class _WorkerHandle:
     """A running worker process, its two pipes, and the thread that reads its reports."""
 
-    def __init__(self, settings: IngestSettings, on_report: _ReportHandler) -> None:
+    def __init__(self, settings: IngestSettings, index: int, on_report: _ReportHandler) -> None:
         context = multiprocessing.get_context("spawn")
         chunks_out, self._chunks_in = context.Pipe(duplex=False)
         self._reports_out, reports_in = context.Pipe(duplex=False)
+        self.index = index
         self.process: BaseProcess = context.Process(
             target=worker.main,
-            args=(settings, chunks_out, reports_in),
-            name="fitmon-ingest-worker",
+            args=(settings, index, chunks_out, reports_in),
+            name=f"fitmon-ingest-worker-{index}",
             daemon=True,
         )
         self.process.start()
@@ -54,9 +56,12 @@ class _WorkerHandle:
         chunks_out.close()
         reports_in.close()
         self.started = time.monotonic()
+        self.ready = threading.Event()
         self.gone = threading.Event()
         self._on_report = on_report
-        self._reader = threading.Thread(target=self._read_reports, name="reports", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_reports, name=f"reports-{index}", daemon=True
+        )
         self._reader.start()
 
     def send(self, chunk: worker.Chunk | None) -> None:
@@ -69,7 +74,10 @@ class _WorkerHandle:
     def _read_reports(self) -> None:
         try:
             while True:
-                self._on_report(self._reports_out.recv())
+                report: worker.Report = self._reports_out.recv()
+                if report.ready:
+                    self.ready.set()
+                self._on_report(report)
         except (EOFError, OSError):
             pass
         finally:
@@ -100,29 +108,46 @@ class IngestService:
         self.source = MqttSource(settings, self.inbox, self.metrics)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._pending: dict[int, list[Received]] = {}  # sent to the worker, not yet committed
+        # Sent to a worker, not yet committed: chunk id -> (worker index, messages).
+        self._pending: dict[int, tuple[int, list[Received]]] = {}
         self._pending_messages = 0
         self._next_chunk = 0
-        self._worker: _WorkerHandle | None = None
-        self._restart_delay = 1.0
+        self._workers: list[_WorkerHandle] = []
+        self._restart_delay = [1.0] * settings.workers
+        self._site_slice = slice(len(settings.topic_root) + 1, len(settings.topic_root) + 12)
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> None:
-        """Run until stop(); on the way out, let the worker commit what it holds, then ack it."""
-        self._worker = _WorkerHandle(self.settings, self._handle_report)
-        self.source.start()
+        """Run until stop(); on the way out, let the workers commit what they hold, then ack."""
+        self._workers = [
+            _WorkerHandle(self.settings, index, self._handle_report)
+            for index in range(self.settings.workers)
+        ]
         try:
+            # Take messages from the broker only once they can be stored.
+            if not self._wait_until_workers_ready():
+                return
+            self.source.start()
             while not self._stop.is_set():
-                if self._worker.gone.is_set():
-                    self._restart_worker()
-                    continue
+                for handle in self._workers:
+                    if handle.gone.is_set():
+                        self._restart_worker(handle)
                 received = self._collect()
                 if received:
                     self._dispatch(received)
         finally:
             self._shutdown()
+
+    def _wait_until_workers_ready(self) -> bool:
+        while not all(handle.ready.is_set() for handle in self._workers):
+            for handle in self._workers:
+                if handle.gone.is_set():
+                    self._restart_worker(handle)
+            if self._stop.wait(0.1):
+                return False
+        return True
 
     # -- chunks -------------------------------------------------------------------------------
 
@@ -152,16 +177,27 @@ class IngestService:
         return batch
 
     def _dispatch(self, received: list[Received]) -> None:
-        chunk_id = self._next_chunk
-        self._next_chunk += 1
-        with self._lock:
-            self._pending[chunk_id] = received
-            self._pending_messages += len(received)
-        assert self._worker is not None
-        self._worker.send((chunk_id, _incoming(received)))
+        """Share `received` among the workers by site and send each its chunk."""
+        count = len(self._workers)
+        if count == 1:
+            shares = [received]
+        else:
+            shares = [[] for _ in range(count)]
+            site = self._site_slice
+            for item in received:
+                shares[hash(item.topic[site]) % count].append(item)
+        for index, share in enumerate(shares):
+            if not share:
+                continue
+            chunk_id = self._next_chunk
+            self._next_chunk += 1
+            with self._lock:
+                self._pending[chunk_id] = (index, share)
+                self._pending_messages += len(share)
+            self._workers[index].send((chunk_id, _incoming(share)))
 
     def _handle_report(self, report: worker.Report) -> None:
-        """On the reports thread: ack a committed chunk and count what became of it."""
+        """On a reports thread: ack a committed chunk and count what became of it."""
         m = self.metrics
         if report.db_errors:
             m.db_errors.inc(report.db_errors)
@@ -170,12 +206,13 @@ class IngestService:
         if report.chunk_id is None:
             return
         with self._lock:
-            received = self._pending.pop(report.chunk_id, None)
-            if received is not None:
-                self._pending_messages -= len(received)
+            entry = self._pending.pop(report.chunk_id, None)
+            if entry is not None:
+                self._pending_messages -= len(entry[1])
             depth = self._pending_messages
-        if received is None:  # a restarted worker committed it again: acked already
+        if entry is None:  # a restarted worker committed it again: acked already
             return
+        received = entry[1]
         self.source.ack(received)
         now = time.time()
         for kind, count in report.received_kinds.items():
@@ -198,39 +235,51 @@ class IngestService:
             m.device_lag.set(now - report.newest_device_ts)
         m.queue_depth.set(depth + self.inbox.qsize())
 
-    # -- the worker's life --------------------------------------------------------------------
+    # -- the workers' lives -------------------------------------------------------------------
 
-    def _restart_worker(self) -> None:
-        old = self._worker
-        assert old is not None
+    def _restart_worker(self, old: _WorkerHandle) -> None:
+        """Replace a worker that died, after a backoff, and give the new one its chunks again."""
+        index = old.index
         old.close()
         lived = time.monotonic() - old.started
         if lived > _HEALTHY_AFTER_S:
-            self._restart_delay = 1.0
+            self._restart_delay[index] = 1.0
+        delay = self._restart_delay[index]
         with self._lock:
-            pending = sorted(self._pending.items())
+            pending = sorted(
+                (chunk_id, share)
+                for chunk_id, (owner, share) in self._pending.items()
+                if owner == index
+            )
         log.error(
             "ingest worker exited; starting another",
+            worker=index,
             exitcode=old.process.exitcode,
             lived_s=round(lived, 1),
             chunks_to_redo=len(pending),
-            in_s=self._restart_delay,
+            in_s=delay,
         )
-        if self._stop.wait(self._restart_delay):
+        if self._stop.wait(delay):
             return
-        self._restart_delay = min(self._restart_delay * 2, _RESTART_BACKOFF_MAX_S)
-        self._worker = _WorkerHandle(self.settings, self._handle_report)
-        for chunk_id, received in pending:
-            self._worker.send((chunk_id, _incoming(received)))
+        self._restart_delay[index] = min(delay * 2, _RESTART_BACKOFF_MAX_S)
+        handle = _WorkerHandle(self.settings, index, self._handle_report)
+        self._workers[index] = handle
+        for chunk_id, share in pending:
+            handle.send((chunk_id, _incoming(share)))
 
     def _shutdown(self) -> None:
-        handle = self._worker
-        if handle is not None and not handle.gone.is_set():
+        running = [handle for handle in self._workers if not handle.gone.is_set()]
+        for handle in running:
             handle.send(None)
-            if not handle.wait(_STOP_WAIT_S):
-                log.warning("the worker did not finish in time; its chunks stay unacknowledged")
+        deadline = time.monotonic() + _STOP_WAIT_S
+        for handle in running:
+            if not handle.wait(max(0.1, deadline - time.monotonic())):
+                log.warning(
+                    "a worker did not finish in time; its chunks stay unacknowledged",
+                    worker=handle.index,
+                )
         self.source.stop()
-        if handle is not None:
+        for handle in self._workers:
             handle.close()
         log.info("ingest stopped", unacknowledged=self._pending_messages)
 

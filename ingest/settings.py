@@ -28,6 +28,9 @@ class IngestSettings(BaseSettings):
     session_expiry_s: int = Field(default=7 * 86_400, gt=0)
     # QoS 1 messages the broker may have in flight to ingest, unacknowledged (MQTT 5 §3.1.2.11.3).
     receive_maximum: int = Field(default=20_000, ge=1, le=65_535)
+    # Processes that decode and write. Messages are shared among them by site, so each device's
+    # messages stay in order in one of them; the MQTT process itself needs about one core.
+    workers: int = Field(default=2, ge=1, le=64)
     batch_max: int = Field(default=5_000, ge=1)
     # A batch also ends at this many payload bytes: decoded, a v1 message takes about ten times
     # its JSON, and 5,000 site batches of 50 items would be 250,000 rows held at once.

@@ -62,6 +62,7 @@ class Report:
     newest_device_ts: float | None = None
     db_errors: int = 0
     marked_offline: int = 0
+    ready: bool = False  # connected and the registry loaded: the worker can take chunks
 
 
 class _Stop:
@@ -72,8 +73,10 @@ _STOP = _Stop()
 
 
 class Worker:
-    def __init__(self, settings: IngestSettings, outbox: Connection) -> None:
+    def __init__(self, settings: IngestSettings, outbox: Connection, index: int = 0) -> None:
         self.settings = settings
+        # Worker 0 also runs the periodic check for silent devices, for all of them.
+        self._checks_offline = index == 0
         self._outbox = outbox
         self._send_lock = threading.Lock()
         self._decoded: queue.Queue[tuple[int, DecodedBatch] | _Stop] = queue.Queue(_DECODED_AHEAD)
@@ -88,16 +91,20 @@ class Worker:
         self._known = KnownCodes(self._lookup_connection(), self.settings.registry_refresh_s)
         self._known.reload()
         self._write_connection()
+        self._report(Report(ready=True))
         # What exists by now lives as long as the process: keep it out of the collector's passes,
         # which a chunk's allocations would otherwise set off again and again.
         gc.freeze()
         writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
         writer.start()
+        # Take chunks off the pipe as they come, so that the MQTT process never waits on a
+        # worker that waits on the database; the broker's receive window bounds what piles up.
+        chunks: queue.SimpleQueue[Chunk | None] = queue.SimpleQueue()
+        threading.Thread(
+            target=_receive, args=(inbox, chunks), name="receiver", daemon=True
+        ).start()
         decoder = Decoder(self.settings.topic_root, self._known)
-        while True:
-            chunk: Chunk | None = inbox.recv()
-            if chunk is None:
-                break
+        while (chunk := chunks.get()) is not None:
             chunk_id, messages = chunk
             batch = self._decode(decoder, messages)
             while not self._writer_failed.is_set():
@@ -215,6 +222,8 @@ class Worker:
                 delay = min(delay * 2, _MAX_BACKOFF_S)
 
     def _maybe_mark_silent_offline(self) -> None:
+        if not self._checks_offline:
+            return
         now = time.monotonic()
         if now < self._next_offline_check:
             return
@@ -244,6 +253,19 @@ class Worker:
             except OSError:  # the MQTT process is gone: nothing will be acknowledged
                 log.warning("ingest's MQTT process is gone; the worker stops")
                 os._exit(1)
+
+
+def _receive(inbox: Connection, chunks: queue.SimpleQueue[Chunk | None]) -> None:
+    """Move chunks from the pipe to `chunks` until None; exit if the MQTT process is gone."""
+    try:
+        while True:
+            chunk: Chunk | None = inbox.recv()
+            chunks.put(chunk)
+            if chunk is None:
+                return
+    except (EOFError, OSError):
+        log.warning("ingest's MQTT process is gone; the worker stops")
+        os._exit(1)
 
 
 def _report(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
@@ -311,14 +333,10 @@ def _write_one_by_one(conn: psycopg.Connection[Any], batch: DecodedBatch) -> Wri
     return total
 
 
-def main(settings: IngestSettings, inbox: Connection, outbox: Connection) -> None:
-    """The worker process's entry point (multiprocessing, spawned by ingest.service)."""
+def main(settings: IngestSettings, index: int, inbox: Connection, outbox: Connection) -> None:
+    """The entry point of worker `index` (multiprocessing, spawned by ingest.service)."""
     # Ctrl-C reaches the whole process group: the MQTT process decides when the worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_format)
-    structlog.contextvars.bind_contextvars(process="worker")
-    try:
-        Worker(settings, outbox).run(inbox)
-    except EOFError:
-        log.warning("ingest's MQTT process is gone; the worker stops")
-        os._exit(1)
+    structlog.contextvars.bind_contextvars(worker=index)
+    Worker(settings, outbox, index).run(inbox)
