@@ -15,7 +15,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -26,6 +26,65 @@ from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
+
+
+class BufferedSocket:
+    """A socket that paho reads through a 64 KiB buffer.
+
+    paho reads each packet with three or more recv() calls (its first byte, its length a byte at
+    a time, its body) and wakes select() for each: a system call per few bytes, most of what it
+    costs to receive a small message. Behind this buffer one recv() takes in hundreds of packets,
+    `pending()` tells paho's loop that more are there without select(), and `loop_read` below
+    reads them all. Everything but receiving goes to the socket itself. paho's own websocket
+    transport is a wrapper of the same shape.
+    """
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._pos = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._pos >= len(self._buffer):
+            data = self._sock.recv(max(size, self._CHUNK))  # BlockingIOError: nothing yet
+            if len(data) <= size:
+                return bytes(data)
+            self._buffer, self._pos = data, 0
+        start = self._pos
+        self._pos = min(start + size, len(self._buffer))
+        return self._buffer[start : self._pos]
+
+    def buffered(self) -> int:
+        return len(self._buffer) - self._pos
+
+    def pending(self) -> int:
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return self.buffered() + inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """paho's client, receiving through a BufferedSocket (paho-mqtt 2.x, whose `_create_socket`
+    and `_sock` this relies on; pyproject.toml pins below 3)."""
+
+    def _create_socket(self) -> Any:
+        return BufferedSocket(super()._create_socket())
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        # paho reads one packet per call; take every one already buffered (each call consumes
+        # at least a byte of the buffer, so this ends).
+        rc = super().loop_read(max_packets)
+        sock = self._sock
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, BufferedSocket):
+            if not sock.buffered():
+                break
+            rc = super().loop_read(max_packets)
+            sock = self._sock
+        return rc
 
 
 @dataclass(slots=True)
@@ -49,7 +108,7 @@ class MqttSource:
         self._v5 = settings.mqtt_protocol == "5"
         self.generation = 0
         self.connected = threading.Event()
-        self.client = mqtt.Client(
+        self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,9 @@ log = structlog.get_logger(__name__)
 _STOP_WAIT_S = 30.0  # on shutdown, how long the worker may take to commit what it holds
 _RESTART_BACKOFF_MAX_S = 30.0
 _HEALTHY_AFTER_S = 60.0  # a worker that lived this long resets the restart backoff
+
+_SITE_SHAPE = re.compile(r"\d{6}-\d{4}")
+_MAX_SITES_REMEMBERED = 1_000_000
 
 _ReportHandler = Callable[[worker.Report], None]
 
@@ -115,6 +119,7 @@ class IngestService:
         self._workers: list[_WorkerHandle] = []
         self._restart_delay = [1.0] * settings.workers
         self._site_slice = slice(len(settings.topic_root) + 1, len(settings.topic_root) + 12)
+        self._site_workers: dict[str, int] = {}  # site -> its worker, dealt in turn as first seen
 
     def stop(self) -> None:
         self._stop.set()
@@ -183,9 +188,13 @@ class IngestService:
             shares = [received]
         else:
             shares = [[] for _ in range(count)]
-            site = self._site_slice
+            site_slice, site_workers = self._site_slice, self._site_workers
             for item in received:
-                shares[hash(item.topic[site]) % count].append(item)
+                site = item.topic[site_slice]
+                index = site_workers.get(site)
+                if index is None:
+                    index = self._deal(site)
+                shares[index].append(item)
         for index, share in enumerate(shares):
             if not share:
                 continue
@@ -195,6 +204,16 @@ class IngestService:
                 self._pending[chunk_id] = (index, share)
                 self._pending_messages += len(share)
             self._workers[index].send((chunk_id, _incoming(share)))
+
+    def _deal(self, site: str) -> int:
+        """The worker of a site not seen before: the next in turn, so that sites spread evenly
+        however they are numbered. Only sites that are topics' valid shape are remembered (a city
+        has thousands at most); anything else is spread by hash."""
+        if not _SITE_SHAPE.fullmatch(site) or len(self._site_workers) >= _MAX_SITES_REMEMBERED:
+            return hash(site) % len(self._workers)
+        index = len(self._site_workers) % len(self._workers)
+        self._site_workers[site] = index
+        return index
 
     def _handle_report(self, report: worker.Report) -> None:
         """On a reports thread: ack a committed chunk and count what became of it."""
