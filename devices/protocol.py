@@ -6,8 +6,6 @@ PROTOCOL.md names is checked strictly (no string-to-number coercion).
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Final, Literal
@@ -24,21 +22,51 @@ from pydantic import (
 )
 
 from devices.catalog import EQUIPMENT_TYPES, FAULT_TYPES, Severity
-from devices.codes import CodeError, parse_equipment_code, parse_site_code
+from devices.codes import parse_equipment_code
+from devices.topics import (
+    DEFAULT_TOPIC_ROOT,
+    GATEWAY,
+    Kind,
+    Topic,
+    TopicError,
+    batch_topic,
+    item_topic,
+    parse_topic,
+    subscription,
+)
+
+__all__ = [
+    "BATCH_ADAPTER",
+    "DEFAULT_TOPIC_ROOT",
+    "GATEWAY",
+    "ITEM_ADAPTER",
+    "MAX_FUTURE_SKEW",
+    "MAX_PAYLOAD_BYTES",
+    "MODEL_BY_KIND",
+    "PROTOCOL_VERSION",
+    "USAGE_BATCH_ADAPTER",
+    "Birth",
+    "Fault",
+    "Kind",
+    "Message",
+    "Status",
+    "Topic",
+    "TopicError",
+    "Usage",
+    "Will",
+    "batch_topic",
+    "infer_kind",
+    "item_topic",
+    "kind_of",
+    "parse_topic",
+    "subscription",
+    "too_far_ahead",
+]
 
 PROTOCOL_VERSION: Final = 1
-DEFAULT_TOPIC_ROOT: Final = "fitness/v1"
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 MAX_SESSION_SECONDS: Final = 4 * 3600
-GATEWAY: Final = "gateway"
-
-
-class Kind(enum.StrEnum):
-    BIRTH = "birth"
-    STATUS = "status"
-    USAGE = "usage"
-    FAULT = "fault"
 
 
 # Every message carries its code and a fleet repeats the same codes all day: remember the valid
@@ -164,68 +192,6 @@ ITEM_ADAPTER: Final = TypeAdapter(BatchItem)
 # A batch of usage sessions only, validated without telling kinds apart: twice as fast, and the
 # same result, since an item valid as Usage has started_at and so is told to be usage anyway.
 USAGE_BATCH_ADAPTER: Final = TypeAdapter(list[Usage])
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    """A parsed v1 topic. `code` is None for a site batch; `kind` is None for a batch."""
-
-    site: str
-    code: str | None
-    kind: Kind | None
-
-    @property
-    def is_batch(self) -> bool:
-        return self.kind is None
-
-    @property
-    def is_gateway(self) -> bool:
-        return self.code == GATEWAY
-
-
-class TopicError(ValueError):
-    pass
-
-
-def parse_topic(topic: str, root: str = DEFAULT_TOPIC_ROOT) -> Topic:
-    """Parse `<root>/<site>/<code>/<kind>` or `<root>/<site>/batch`; raises TopicError."""
-    prefix = root + "/"
-    if not topic.startswith(prefix):
-        raise TopicError(f"topic {topic!r} is not under {root!r}")
-    parts = topic[len(prefix) :].split("/")
-    try:
-        site = str(parse_site_code(parts[0]))
-        if len(parts) == 2 and parts[1] == "batch":
-            return Topic(site, None, None)
-        if len(parts) != 3:
-            raise TopicError(f"topic {topic!r} is not <site>/<code>/<kind> or <site>/batch")
-        code, kind_text = parts[1], parts[2]
-        try:
-            kind = Kind(kind_text)
-        except ValueError:
-            raise TopicError(f"unknown message kind {kind_text!r} in topic {topic!r}") from None
-        if code == GATEWAY:
-            if kind is not Kind.STATUS:
-                raise TopicError(f"a gateway publishes only status, topic {topic!r}")
-            return Topic(site, code, kind)
-        equipment = parse_equipment_code(code)
-    except CodeError as exc:
-        raise TopicError(f"bad code in topic: {exc}") from None
-    if str(equipment.site) != site:
-        raise TopicError(f"equipment {code} is not at site {site}")
-    return Topic(site, code, kind)
-
-
-def item_topic(site: str, code: str, kind: Kind | str, root: str = DEFAULT_TOPIC_ROOT) -> str:
-    return f"{root}/{site}/{code}/{Kind(kind).value}"
-
-
-def batch_topic(site: str, root: str = DEFAULT_TOPIC_ROOT) -> str:
-    return f"{root}/{site}/batch"
-
-
-def subscription(root: str = DEFAULT_TOPIC_ROOT) -> str:
-    return f"{root}/#"
 
 
 def too_far_ahead(moment: datetime, now: datetime) -> bool:

@@ -29,10 +29,7 @@ from devices.protocol import (
     parse_topic,
     too_far_ahead,
 )
-
-# What the MQTT process hands to the decoder for each message: (topic, payload, time.time() at
-# arrival).
-Incoming = tuple[str, bytes, float]
+from ingest.handoff import Incoming
 
 _MAX_FUTURE_SKEW_S = MAX_FUTURE_SKEW.total_seconds()
 
@@ -62,7 +59,8 @@ class WillEvent:
 
 @dataclass(slots=True)
 class DecodedBatch:
-    usage: list[tuple[Usage, datetime]] = field(default_factory=list)
+    # With each session, the UTC hour of its start (epoch hours), which the hourly rollup sums by.
+    usage: list[tuple[Usage, datetime, int]] = field(default_factory=list)
     status: list[tuple[Status, datetime]] = field(default_factory=list)
     faults: list[tuple[Fault, datetime]] = field(default_factory=list)
     births: list[tuple[Birth, datetime]] = field(default_factory=list)
@@ -300,8 +298,9 @@ class Decoder:
         if self._registry.has_equipment(code) and ts <= latest:
             kind = type(message)
             if kind is Usage:
-                if message.started_at.timestamp() <= latest:  # type: ignore[union-attr]
-                    batch.usage.append((message, arrived))  # type: ignore[arg-type]
+                started = message.started_at.timestamp()  # type: ignore[union-attr]
+                if started <= latest:
+                    batch.usage.append((message, arrived, int(started // 3600)))  # type: ignore[arg-type]
                 else:
                     self._refuse(message, arrived, batch, topic, raw, index)
                     return

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from devices.protocol import subscription
+from devices.topics import subscription
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 

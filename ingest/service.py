@@ -24,7 +24,7 @@ from multiprocessing.process import BaseProcess
 
 import structlog
 
-from ingest import worker
+from ingest import handoff
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttSource, Received
 from ingest.settings import IngestSettings
@@ -38,7 +38,7 @@ _HEALTHY_AFTER_S = 60.0  # a worker that lived this long resets the restart back
 _SITE_SHAPE = re.compile(r"\d{6}-\d{4}")
 _MAX_SITES_REMEMBERED = 1_000_000
 
-_ReportHandler = Callable[[worker.Report], None]
+_ReportHandler = Callable[[handoff.Report], None]
 
 
 class _WorkerHandle:
@@ -50,7 +50,7 @@ class _WorkerHandle:
         self._reports_out, reports_in = context.Pipe(duplex=False)
         self.index = index
         self.process: BaseProcess = context.Process(
-            target=worker.main,
+            target=handoff.run_worker,
             args=(settings, index, chunks_out, reports_in),
             name=f"fitmon-ingest-worker-{index}",
             daemon=True,
@@ -68,7 +68,7 @@ class _WorkerHandle:
         )
         self._reader.start()
 
-    def send(self, chunk: worker.Chunk | None) -> None:
+    def send(self, chunk: handoff.Chunk | None) -> None:
         """Hand over a chunk (None: finish and exit); a dead worker is noticed by the reader."""
         try:
             self._chunks_in.send(chunk)
@@ -78,7 +78,7 @@ class _WorkerHandle:
     def _read_reports(self) -> None:
         try:
             while True:
-                report: worker.Report = self._reports_out.recv()
+                report: handoff.Report = self._reports_out.recv()
                 if report.ready:
                     self.ready.set()
                 self._on_report(report)
@@ -215,7 +215,7 @@ class IngestService:
         self._site_workers[site] = index
         return index
 
-    def _handle_report(self, report: worker.Report) -> None:
+    def _handle_report(self, report: handoff.Report) -> None:
         """On a reports thread: ack a committed chunk and count what became of it."""
         m = self.metrics
         if report.db_errors:

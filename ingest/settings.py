@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devices.protocol import DEFAULT_TOPIC_ROOT
+from devices.topics import DEFAULT_TOPIC_ROOT
 
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fitmon"
 
@@ -34,7 +34,7 @@ class IngestSettings(BaseSettings):
     batch_max: int = Field(default=5_000, ge=1)
     # A batch also ends at this many payload bytes: decoded, a v1 message takes about ten times
     # its JSON, and 5,000 site batches of 50 items would be 250,000 rows held at once.
-    batch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    batch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
     batch_wait_ms: int = Field(default=50, ge=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65_535)

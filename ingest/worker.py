@@ -19,7 +19,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -27,7 +26,8 @@ from typing import Any
 import psycopg
 import structlog
 
-from ingest.decode import DeadLetter, DecodedBatch, Decoder, Incoming
+from ingest.decode import DeadLetter, DecodedBatch, Decoder
+from ingest.handoff import Chunk, Incoming, Report
 from ingest.logs import configure_logging
 from ingest.registry import KnownCodes
 from ingest.settings import IngestSettings
@@ -43,26 +43,6 @@ log = structlog.get_logger(__name__)
 _MAX_BACKOFF_S = 5.0
 # Chunks decoded ahead of the writer: one is enough to keep both busy; more only holds memory.
 _DECODED_AHEAD = 1
-
-Chunk = tuple[int, list[Incoming]]  # (chunk id, messages), from the MQTT process
-
-
-@dataclass(slots=True)
-class Report:
-    """What the worker tells the MQTT process: a committed chunk and what became of it, or an
-    event between chunks (a failed database attempt, devices marked offline)."""
-
-    chunk_id: int | None = None
-    received_kinds: dict[str, int] = field(default_factory=dict)
-    stored: dict[str, int] = field(default_factory=dict)
-    duplicates: dict[str, int] = field(default_factory=dict)
-    dead_letters: dict[str, int] = field(default_factory=dict)  # category -> count
-    wills_applied: int = 0
-    wills_stale: int = 0
-    newest_device_ts: float | None = None
-    db_errors: int = 0
-    marked_offline: int = 0
-    ready: bool = False  # connected and the registry loaded: the worker can take chunks
 
 
 class _Stop:
@@ -304,7 +284,7 @@ def _write_one_by_one(conn: psycopg.Connection[Any], batch: DecodedBatch) -> Wri
         except psycopg.Error as exc:
             conn.rollback()
             message, arrived = next(
-                entry
+                entry[:2]
                 for attr in ("usage", "status", "faults", "births")
                 for entry in getattr(single, attr)
             )
@@ -334,7 +314,7 @@ def _write_one_by_one(conn: psycopg.Connection[Any], batch: DecodedBatch) -> Wri
 
 
 def main(settings: IngestSettings, index: int, inbox: Connection, outbox: Connection) -> None:
-    """The entry point of worker `index` (multiprocessing, spawned by ingest.service)."""
+    """The worker process `index` (spawned by ingest.service through ingest.handoff)."""
     # Ctrl-C reaches the whole process group: the MQTT process decides when the worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_format)

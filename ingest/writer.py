@@ -305,12 +305,14 @@ def _store(
     return _count(conn, insert_sql)
 
 
-def _add_to_rollup(conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]]) -> None:
+def _add_to_rollup(
+    conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]], hours: Sequence[int]
+) -> None:
     """Add new usage rows (code, boot, seq, ts, started_at, duration_s, reps, energy_wh, ...) to
-    usage_hourly, by item and UTC hour of started_at."""
+    usage_hourly, by item and `hours`, the UTC hour of each row's started_at in epoch hours."""
     sums: dict[tuple[str, int], list[Any]] = {}
-    for row in rows:
-        key = (row[0], int(row[4].timestamp() // 3600))
+    for row, hour in zip(rows, hours, strict=True):
+        key = (row[0], hour)
         total = sums.get(key)
         if total is None:
             sums[key] = [1, row[6], row[5], row[7] or 0.0]
@@ -360,10 +362,10 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
                 m.max_load_kg,
                 at,
             )
-            for m, at in batch.usage
+            for m, at, _ in batch.usage
         ]
         if _copy_new(conn, "usage_sessions", _USAGE_COLUMNS, _USAGE_TYPES, rows):
-            _add_to_rollup(conn, rows)
+            _add_to_rollup(conn, rows, [hour for _, _, hour in batch.usage])
             inserted = len(rows)
         else:  # some were stored already: the staging insert rolls up what it inserts
             _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, rows)

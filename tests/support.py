@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -150,6 +151,18 @@ class IngestProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes ingest runs (Linux: its children that run ingest.handoff)."""
+        assert self.process is not None
+        pids = []
+        for thread in Path(f"/proc/{self.process.pid}/task").iterdir():
+            for pid in (thread / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    if b"resource_tracker" not in command:
+                        pids.append(int(pid))
+        return sorted(pids)
 
 
 class Publisher:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -129,6 +131,41 @@ def test_ingest_killed_mid_stream_and_restarted_stores_every_message_exactly_onc
         )
     assert stored(database_url, registry) == total
     assert rollup_sessions(database_url, registry) == total
+
+
+def test_worker_process_killed_mid_stream_is_replaced_and_its_chunks_redone(
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    broker: LocalBroker,
+    topic_root: str,
+) -> None:
+    registry = load_registry(database_url, make_registry(items=25))
+    total = 6000
+    ingest = ingest_factory(FITMON_WORKERS="2")
+    workers = ingest.worker_pids()
+    assert len(workers) == 2, ingest.log()
+    with Stream(broker, topic_root, registry, total, per_second=800) as stream:
+        wait_until(
+            lambda: stored(database_url, registry) >= 1000,
+            timeout=60,
+            message="1000 stored before the kill",
+        )
+        os.kill(workers[0], signal.SIGKILL)
+        assert stream.sent < total, "the kill must land mid-stream"
+        wait_until(
+            lambda: len(ingest.worker_pids()) == 2 and workers[0] not in ingest.worker_pids(),
+            timeout=30,
+            message="a new worker in place of the killed one",
+        )
+        wait_until(
+            lambda: stored(database_url, registry) == total,
+            timeout=120,
+            message=f"all {total} stored with the replaced worker",
+        )
+    assert workers[1] in ingest.worker_pids(), "the other worker ran on"
+    assert "ingest worker exited; starting another" in ingest.log()
+    assert rollup_sessions(database_url, registry) == total
+    assert ingest.metric("fitmon_ingest_messages_stored_total", kind="usage") == total
 
 
 @pytest.fixture
