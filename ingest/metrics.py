@@ -68,6 +68,11 @@ class IngestMetrics:
         self.queue_depth = Gauge(
             "fitmon_ingest_queue_depth", "messages received, not yet committed", registry=r
         )
+        self.held_bytes = Gauge(
+            "fitmon_ingest_held_bytes",
+            "payload bytes received, not yet committed (at most FITMON_MAX_HELD_BYTES)",
+            registry=r,
+        )
         self.connected = Gauge(
             "fitmon_ingest_connected", "1 while connected to the MQTT broker", registry=r
         )

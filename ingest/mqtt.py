@@ -69,22 +69,32 @@ class BufferedSocket:
 
 class _Client(mqtt.Client):
     """paho's client, receiving through a BufferedSocket (paho-mqtt 2.x, whose `_create_socket`
-    and `_sock` this relies on; pyproject.toml pins below 3)."""
+    and `_sock` this relies on; pyproject.toml pins below 3), and only while `room` is set."""
+
+    room: threading.Event | None = None
 
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        room = self.room
+        if room is not None and not room.wait(_FULL_WAIT_S):
+            # Holding all it may: leave the rest with the broker (TCP pushes back) until commits
+            # make room. paho's loop goes on meanwhile, writing acks and keeping the connection.
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         # paho reads one packet per call; take every one already buffered (each call consumes
         # at least a byte of the buffer, so this ends).
         rc = super().loop_read(max_packets)
         sock = self._sock
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, BufferedSocket):
-            if not sock.buffered():
+            if not sock.buffered() or (room is not None and not room.is_set()):
                 break
             rc = super().loop_read(max_packets)
             sock = self._sock
         return rc
+
+
+_FULL_WAIT_S = 0.05
 
 
 @dataclass(slots=True)
@@ -121,6 +131,13 @@ class MqttSource:
         if settings.mqtt_tls:
             self.client.tls_set(tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # What is received and not yet committed is bounded by message count (ReceiveMaximum) and
+        # by bytes: past max_held_bytes ingest reads no more until commits make room.
+        self._held_bytes = 0
+        self._held_lock = threading.Lock()
+        self._room = threading.Event()
+        self._room.set()
+        self.client.room = self._room
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -147,7 +164,8 @@ class MqttSource:
         self._metrics.connected.set(0)
 
     def ack(self, received: list[Received]) -> None:
-        """Acknowledge committed QoS 1 messages still owned by the current connection.
+        """Acknowledge committed QoS 1 messages still owned by the current connection, and stop
+        holding them.
 
         A message from an earlier connection is redelivered on the new one with a packet id that
         may since have been given to another message, so its ack must not be sent (MQTT 5 §4.4).
@@ -156,6 +174,20 @@ class MqttSource:
         for item in received:
             if item.qos and item.generation == generation:
                 self.client.ack(item.mid, item.qos)
+        self._hold(-sum(len(item.payload) for item in received))
+
+    @property
+    def held_bytes(self) -> int:
+        """Payload bytes received and not yet committed."""
+        return self._held_bytes
+
+    def _hold(self, size: int) -> None:
+        with self._held_lock:
+            self._held_bytes += size
+            if self._held_bytes < self._settings.max_held_bytes:
+                self._room.set()
+            else:
+                self._room.clear()
 
     def _on_connect(
         self,
@@ -197,10 +229,12 @@ class MqttSource:
         log.warning("mqtt disconnected", reason=str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        payload = bytes(message.payload)
+        self._hold(len(payload))
         self._inbox.put(
             Received(
                 message.topic,
-                bytes(message.payload),
+                payload,
                 message.qos,
                 message.mid,
                 message.retain,

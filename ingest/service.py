@@ -253,6 +253,7 @@ class IngestService:
         if report.newest_device_ts is not None:
             m.device_lag.set(now - report.newest_device_ts)
         m.queue_depth.set(depth + self.inbox.qsize())
+        m.held_bytes.set(self.source.held_bytes)
 
     # -- the workers' lives -------------------------------------------------------------------
 

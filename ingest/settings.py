@@ -28,6 +28,9 @@ class IngestSettings(BaseSettings):
     session_expiry_s: int = Field(default=7 * 86_400, gt=0)
     # QoS 1 messages the broker may have in flight to ingest, unacknowledged (MQTT 5 §3.1.2.11.3).
     receive_maximum: int = Field(default=20_000, ge=1, le=65_535)
+    # Payload bytes received and not yet committed that ingest holds at most; past it, it reads
+    # nothing more from the broker (which keeps the rest) until commits make room.
+    max_held_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
     # Processes that decode and write. Messages are shared among them by site, so each device's
     # messages stay in order in one of them; the MQTT process itself needs about one core.
     workers: int = Field(default=2, ge=1, le=64)

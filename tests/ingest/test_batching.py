@@ -45,3 +45,37 @@ def test_backlog_of_site_batches_is_committed_in_byte_bounded_transactions(
     batches = ingest.metric("fitmon_ingest_batch_size_count")
     assert batches >= 20
     assert ingest.metric("fitmon_ingest_batch_size_bucket", le="10.0") == batches
+
+
+def test_ingest_holds_at_most_its_byte_budget_of_a_backlog_and_still_stores_it_all(
+    database_url: str,
+    broker: LocalBroker,
+    ingest_factory: Callable[..., IngestProcess],
+    topic_root: str,
+) -> None:
+    registry = load_registry(database_url, make_registry(items=5))
+    site = registry.sites[0].code
+    codes = [item.code for item in registry.equipment]
+    # A backlog of 300 batch messages of about 900 bytes; ingest may hold 64 KiB of them at once,
+    # so no transaction can take more than about 73 (chunks are not cut by bytes here).
+    settings = {"FITMON_MAX_HELD_BYTES": "65536", "FITMON_BATCH_MAX_BYTES": "10000000"}
+    ingest_factory(**settings).stop()
+    publisher = Publisher(broker.url)
+    try:
+        for seq in range(300):
+            batch: list[object] = [usage(code, seq) for code in codes]
+            publisher.publish(f"{topic_root}/{site}/batch", batch)
+    finally:
+        publisher.close()
+    ingest = ingest_factory(**settings)
+
+    def stored() -> object:
+        sql = "SELECT count(*) FROM usage_sessions WHERE code LIKE %s"
+        return scalar(database_url, sql, site + "%")
+
+    wait_until(lambda: stored() == 1500, message="1,500 sessions from 300 batch messages")
+    assert ingest.metric("fitmon_ingest_messages_stored_total", kind="usage") == 1500
+    transactions = ingest.metric("fitmon_ingest_batch_size_count")
+    assert transactions >= 300 / 73
+    assert ingest.metric("fitmon_ingest_batch_size_bucket", le="100.0") == transactions
+    assert ingest.metric("fitmon_ingest_held_bytes") == 0
