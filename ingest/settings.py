@@ -30,7 +30,7 @@ class IngestSettings(BaseSettings):
     receive_maximum: int = Field(default=20_000, ge=1, le=65_535)
     # Payload bytes received and not yet committed that ingest holds at most; past it, it reads
     # nothing more from the broker (which keeps the rest) until commits make room.
-    max_held_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    max_held_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     # Processes that decode and write. Messages are shared among them by site, so each device's
     # messages stay in order in one of them; the MQTT process itself needs about one core.
     workers: int = Field(default=2, ge=1, le=64)

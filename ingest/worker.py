@@ -41,8 +41,9 @@ from ingest.writer import (
 log = structlog.get_logger(__name__)
 
 _MAX_BACKOFF_S = 5.0
-# Chunks decoded ahead of the writer: one is enough to keep both busy; more only holds memory.
-_DECODED_AHEAD = 1
+# Decoded chunks held at once: the one being written and the next; more would only hold memory
+# (a decoded chunk takes about ten times its JSON).
+_DECODED_AT_ONCE = 2
 
 
 class _Stop:
@@ -59,7 +60,8 @@ class Worker:
         self._checks_offline = index == 0
         self._outbox = outbox
         self._send_lock = threading.Lock()
-        self._decoded: queue.Queue[tuple[int, DecodedBatch] | _Stop] = queue.Queue(_DECODED_AHEAD)
+        self._decoded: queue.SimpleQueue[tuple[int, DecodedBatch] | _Stop] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(_DECODED_AT_ONCE)
         self._writer_failed = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None  # the writer's
         self._lookup: psycopg.Connection[Any] | None = None  # the decoder's, for unknown codes
@@ -86,15 +88,10 @@ class Worker:
         decoder = Decoder(self.settings.topic_root, self._known)
         while (chunk := chunks.get()) is not None:
             chunk_id, messages = chunk
-            batch = self._decode(decoder, messages)
-            while not self._writer_failed.is_set():
-                try:
-                    self._decoded.put((chunk_id, batch), timeout=1)
-                    break
-                except queue.Full:
-                    continue
-            if self._writer_failed.is_set():
-                raise RuntimeError("the writer thread failed")
+            while not self._slots.acquire(timeout=1):
+                if self._writer_failed.is_set():
+                    raise RuntimeError("the writer thread failed")
+            self._decoded.put((chunk_id, self._decode(decoder, messages)))
         self._decoded.put(_STOP)
         writer.join()
         if self._writer_failed.is_set():
@@ -140,6 +137,8 @@ class Worker:
                 chunk_id, batch = job
                 result = self._write(batch)
                 self._report(_report(chunk_id, batch, result))
+                del job, batch
+                self._slots.release()
                 self._maybe_mark_silent_offline()
         except BaseException:
             log.exception("writer failed")
