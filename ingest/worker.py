@@ -32,6 +32,7 @@ from ingest.logs import configure_logging
 from ingest.registry import KnownCodes
 from ingest.settings import IngestSettings
 from ingest.writer import (
+    PresenceCache,
     WriteResult,
     mark_silent_devices_offline,
     prepare_connection,
@@ -67,6 +68,7 @@ class Worker:
         self._lookup: psycopg.Connection[Any] | None = None  # the decoder's, for unknown codes
         self._known: KnownCodes | None = None
         self._next_offline_check = 0.0
+        self._presence = PresenceCache()
 
     def run(self, inbox: Connection) -> None:
         """Decode chunks from `inbox` until it says stop (None) and the writer has drained."""
@@ -152,8 +154,9 @@ class Worker:
             conn = self._write_connection()
             try:
                 try:
-                    result = write_batch(conn, batch)
+                    result = write_batch(conn, batch, self._presence)
                     conn.commit()
+                    self._presence.committed(result.seen_written)
                 except psycopg.OperationalError:
                     raise
                 except psycopg.Error as exc:

@@ -230,7 +230,9 @@ _MARK_SILENT_OFFLINE = """
 WITH gone AS (
     UPDATE device_state SET online = false, offline_reason = 'silent', online_changed_at = %(now)s
     WHERE online
-      AND last_seen_at < %(now)s - make_interval(secs => %(beats)s * coalesce(heartbeat_s, %(hb)s))
+      AND last_seen_at < %(now)s
+                         - make_interval(secs => %(beats)s * coalesce(heartbeat_s, %(hb)s)
+                                                 + %(lag)s)
     RETURNING code, boot
 ), presence AS (
     INSERT INTO device_presence (code, at, online, reason, boot)
@@ -246,6 +248,44 @@ class WriteResult:
     duplicates: dict[str, int] = field(default_factory=dict)
     wills_applied: int = 0
     wills_stale: int = 0
+    # Devices written online by this transaction: (code, boot, arrival in epoch seconds), for
+    # the writer's PresenceCache once it commits.
+    seen_written: list[tuple[str, int, float]] = field(default_factory=list)
+
+
+# How far device_state.last_seen_at may lag behind a device's latest traffic (PresenceCache).
+SEEN_LAG_S = 1.0
+
+
+class PresenceCache:
+    """The devices a worker wrote online lately, so that their traffic need not be written again
+    within `window_s` of arrival time: last_seen_at is then at most that much behind, which
+    matters when a backlog drains and a device's messages come in a burst.
+
+    Safe because one worker sees all of a device's messages (ingest shares them out by site), so
+    its will or a new boot reaches this cache before anything else, and because the silent-device
+    check allows for the lag (a device is marked offline after three heartbeat intervals plus
+    SEEN_LAG_S without traffic). Update it only with writes that committed.
+    """
+
+    def __init__(self, window_s: float = SEEN_LAG_S, max_devices: int = 500_000) -> None:
+        self._window_s = window_s
+        self._max_devices = max_devices
+        self._written: dict[str, tuple[int, float]] = {}  # code -> (boot, arrival written)
+
+    def fresh(self, code: str, boot: int, at_s: float) -> bool:
+        known = self._written.get(code)
+        return known is not None and known[0] == boot and 0 <= at_s - known[1] < self._window_s
+
+    def committed(self, written: list[tuple[str, int, float]]) -> None:
+        if len(self._written) + len(written) > self._max_devices:
+            self._written.clear()
+        for code, boot, at_s in written:
+            self._written[code] = (boot, at_s)
+
+    def forget(self, codes: list[str]) -> None:
+        for code in codes:
+            self._written.pop(code, None)
 
 
 def prepare_connection(conn: psycopg.Connection[Any]) -> None:
@@ -344,7 +384,9 @@ def dead_letter_digest(topic: str, payload: bytes) -> bytes:
     return hashlib.sha256(topic.encode() + b"\x00" + payload).digest()
 
 
-def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResult:
+def write_batch(
+    conn: psycopg.Connection[Any], batch: DecodedBatch, presence: PresenceCache | None = None
+) -> WriteResult:
     result = WriteResult()
     rows: list[tuple[object, ...]]
     if batch.usage:
@@ -441,7 +483,7 @@ def write_batch(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResu
         _copy(conn, "stage_births", _BIRTH_COLUMNS, _BIRTH_TYPES, rows)
         births = conn.execute(_INSERT_BIRTHS).fetchall()
         _record(result, "birth", len(batch.births), len(births))
-    _write_presence(conn, batch, births, result)
+    _write_presence(conn, batch, births, result, presence)
     if batch.dead:
         write_dead_letters(conn, batch.dead)
     return result
@@ -457,10 +499,19 @@ def _write_presence(
     batch: DecodedBatch,
     births: list[tuple[Any, ...]],
     result: WriteResult,
+    presence: PresenceCache | None,
 ) -> None:
     seen = sorted(
         (code, event) for code, event in batch.presence.items() if isinstance(event, tuple)
     )
+    if presence is not None:
+        written = [(code, event[1], event[0].timestamp()) for code, event in seen]
+        keep = [not presence.fresh(code, boot, at_s) for code, boot, at_s in written]
+        seen = [entry for entry, kept in zip(seen, keep, strict=True) if kept]
+        result.seen_written = [entry for entry, kept in zip(written, keep, strict=True) if kept]
+        presence.forget(
+            [code for code, event in batch.presence.items() if isinstance(event, WillEvent)]
+        )
     if seen:
         conn.execute(
             _DEVICES_SEEN,
@@ -558,6 +609,5 @@ def write_dead_letters(conn: psycopg.Connection[Any], dead: list[DeadLetter]) ->
 def mark_silent_devices_offline(
     conn: psycopg.Connection[Any], now: datetime, heartbeats: int, default_heartbeat_s: int
 ) -> int:
-    return _count(
-        conn, _MARK_SILENT_OFFLINE, {"now": now, "beats": heartbeats, "hb": default_heartbeat_s}
-    )
+    params = {"now": now, "beats": heartbeats, "hb": default_heartbeat_s, "lag": SEEN_LAG_S}
+    return _count(conn, _MARK_SILENT_OFFLINE, params)
