@@ -3,8 +3,9 @@
 Measures (a) a bare paho subscriber that only counts, (b) `python -m ingest` from its first message
 to its last committed row for per-item `usage` messages, (c) the same rows packed into site `batch`
 messages, (d) a bare psycopg COPY of the same rows; prints the rates, b/a and c/d against their
-targets, and the ingest process's peak RSS. For (a)-(c) the broker is loaded while the consumer is
-away (persistent MQTT session), so no publisher competes for CPU while the drain is timed.
+targets, and ingest's peak RSS (its MQTT process and its workers). For (a)-(c) the broker is
+loaded while the consumer is away (persistent MQTT session), so no publisher competes for CPU
+while the drain is timed.
 Run `python -m benchmarks.ingest --help` from the repository root.
 """
 
