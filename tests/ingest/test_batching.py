@@ -16,6 +16,22 @@ from tests.support import (
 )
 
 
+def publish_batches(broker: LocalBroker, topic: str, codes: list[str], count: int) -> None:
+    """`count` batch messages on `topic`, each a usage session of every item in `codes`."""
+    publisher = Publisher(broker.url)
+    try:
+        for seq in range(count):
+            batch: list[object] = [usage(code, seq) for code in codes]
+            publisher.publish(topic, batch)
+    finally:
+        publisher.close()
+
+
+def stored(database_url: str, site: str) -> object:
+    sql = "SELECT count(*) FROM usage_sessions WHERE code LIKE %s"
+    return scalar(database_url, sql, site + "%")
+
+
 def test_backlog_of_site_batches_is_committed_in_byte_bounded_transactions(
     database_url: str,
     broker: LocalBroker,
@@ -27,20 +43,11 @@ def test_backlog_of_site_batches_is_committed_in_byte_bounded_transactions(
     codes = [item.code for item in registry.equipment]
     # Each batch message is about 900 bytes: a transaction takes at most two of them.
     ingest_factory(FITMON_BATCH_MAX_BYTES="1000").stop()  # the session outlives the process
-    publisher = Publisher(broker.url)
-    try:
-        for seq in range(40):
-            batch: list[object] = [usage(code, seq) for code in codes]
-            publisher.publish(f"{topic_root}/{site}/batch", batch)
-    finally:
-        publisher.close()
+    publish_batches(broker, f"{topic_root}/{site}/batch", codes, 40)
     ingest = ingest_factory(FITMON_BATCH_MAX_BYTES="1000")
-
-    def stored() -> object:
-        sql = "SELECT count(*) FROM usage_sessions WHERE code LIKE %s"
-        return scalar(database_url, sql, site + "%")
-
-    wait_until(lambda: stored() == 200, message="200 sessions from 40 batch messages")
+    wait_until(
+        lambda: stored(database_url, site) == 200, message="200 sessions from 40 batch messages"
+    )
     assert ingest.metric("fitmon_ingest_messages_stored_total", kind="usage") == 200
     batches = ingest.metric("fitmon_ingest_batch_size_count")
     assert batches >= 20
@@ -60,20 +67,12 @@ def test_ingest_holds_at_most_its_byte_budget_of_a_backlog_and_still_stores_it_a
     # so no transaction can take more than about 73 (chunks are not cut by bytes here).
     settings = {"FITMON_MAX_HELD_BYTES": "65536", "FITMON_BATCH_MAX_BYTES": "10000000"}
     ingest_factory(**settings).stop()
-    publisher = Publisher(broker.url)
-    try:
-        for seq in range(300):
-            batch: list[object] = [usage(code, seq) for code in codes]
-            publisher.publish(f"{topic_root}/{site}/batch", batch)
-    finally:
-        publisher.close()
+    publish_batches(broker, f"{topic_root}/{site}/batch", codes, 300)
     ingest = ingest_factory(**settings)
-
-    def stored() -> object:
-        sql = "SELECT count(*) FROM usage_sessions WHERE code LIKE %s"
-        return scalar(database_url, sql, site + "%")
-
-    wait_until(lambda: stored() == 1500, message="1,500 sessions from 300 batch messages")
+    wait_until(
+        lambda: stored(database_url, site) == 1500,
+        message="1,500 sessions from 300 batch messages",
+    )
     assert ingest.metric("fitmon_ingest_messages_stored_total", kind="usage") == 1500
     transactions = ingest.metric("fitmon_ingest_batch_size_count")
     assert transactions >= 300 / 73
