@@ -245,12 +245,7 @@ class Decoder:
             return
         arrived_s = item.received_at
         for index, one in enumerate(messages):
-            if one.code.startswith(site):
-                self._accept(one, arrived, arrived_s, batch, item.topic, None, index)
-            else:
-                self._accept_batch_item(
-                    one, site, arrived, arrived_s, batch, item.topic, None, index
-                )
+            self._accept_batch_item(one, site, arrived, arrived_s, batch, item.topic, None, index)
         batch.gateway_presence[site] = arrived
 
     def _accept_batch_item(

@@ -136,9 +136,7 @@ class IngestService:
                 return
             self.source.start()
             while not self._stop.is_set():
-                for handle in self._workers:
-                    if handle.gone.is_set():
-                        self._restart_worker(handle)
+                self._replace_dead_workers()
                 received = self._collect()
                 if received:
                     self._dispatch(received)
@@ -147,9 +145,7 @@ class IngestService:
 
     def _wait_until_workers_ready(self) -> bool:
         while not all(handle.ready.is_set() for handle in self._workers):
-            for handle in self._workers:
-                if handle.gone.is_set():
-                    self._restart_worker(handle)
+            self._replace_dead_workers()
             if self._stop.wait(0.1):
                 return False
         return True
@@ -256,6 +252,11 @@ class IngestService:
         m.held_bytes.set(self.source.held_bytes)
 
     # -- the workers' lives -------------------------------------------------------------------
+
+    def _replace_dead_workers(self) -> None:
+        for handle in list(self._workers):
+            if handle.gone.is_set():
+                self._restart_worker(handle)
 
     def _restart_worker(self, old: _WorkerHandle) -> None:
         """Replace a worker that died, after a backoff, and give the new one its chunks again."""

@@ -138,7 +138,7 @@ class Worker:
                     return
                 chunk_id, batch = job
                 result = self._write(batch)
-                self._report(_report(chunk_id, batch, result))
+                self._report(_committed(chunk_id, batch, result))
                 del job, batch
                 self._slots.release()
                 self._maybe_mark_silent_offline()
@@ -250,7 +250,8 @@ def _receive(inbox: Connection, chunks: queue.SimpleQueue[Chunk | None]) -> None
         os._exit(1)
 
 
-def _report(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
+def _committed(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
+    """The report of a committed chunk: what became of its messages (dead letters are logged)."""
     for letter in batch.dead:
         log.warning("dead letter", topic=letter.topic, reason=letter.reason, code=letter.code)
     if result.wills_stale:

@@ -48,19 +48,23 @@ def test_bad_topics_are_refused_with_the_reason(topic: str, message: str) -> Non
         parse_topic(topic)
 
 
-def test_usage_accepts_extra_fields_from_compatible_extensions() -> None:
-    body = {
+def usage_body(**fields: object) -> dict[str, object]:
+    """A valid usage payload, with `fields` changed or added."""
+    body: dict[str, object] = {
         "v": 1,
         "code": CODE,
         "boot": 3,
         "seq": 9,
         "ts": TS,
         "started_at": TS,
-        "duration_s": 61.5,
-        "reps": 40,
-        "energy_wh": 2.5,
-        "firmware_note": "new in v1.1",
+        "duration_s": 60,
+        "reps": 10,
     }
+    return {**body, **fields}
+
+
+def test_usage_accepts_extra_fields_from_compatible_extensions() -> None:
+    body = usage_body(duration_s=61.5, reps=40, energy_wh=2.5, firmware_note="new in v1.1")
     usage = Usage.model_validate_json(json.dumps(body))
     assert usage.reps == 40
     assert usage.ts.utcoffset() is not None
@@ -78,19 +82,8 @@ def test_usage_accepts_extra_fields_from_compatible_extensions() -> None:
     ],
 )
 def test_usage_schema_violations_name_the_field(change: dict[str, object], field: str) -> None:
-    body = {
-        "v": 1,
-        "code": CODE,
-        "boot": 3,
-        "seq": 9,
-        "ts": TS,
-        "started_at": TS,
-        "duration_s": 60,
-        "reps": 10,
-        **change,
-    }
     with pytest.raises(ValidationError) as info:
-        Usage.model_validate_json(json.dumps(body))
+        Usage.model_validate_json(json.dumps(usage_body(**change)))
     assert field in {str(e["loc"][0]) for e in info.value.errors()}
 
 

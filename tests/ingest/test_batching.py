@@ -27,6 +27,12 @@ def publish_batches(broker: LocalBroker, topic: str, codes: list[str], count: in
         publisher.close()
 
 
+def five_items(database_url: str) -> tuple[str, list[str]]:
+    """Register a site with five items: (its code, theirs)."""
+    registry = load_registry(database_url, make_registry(items=5))
+    return registry.sites[0].code, [item.code for item in registry.equipment]
+
+
 def stored(database_url: str, site: str) -> object:
     sql = "SELECT count(*) FROM usage_sessions WHERE code LIKE %s"
     return scalar(database_url, sql, site + "%")
@@ -38,9 +44,7 @@ def test_backlog_of_site_batches_is_committed_in_byte_bounded_transactions(
     ingest_factory: Callable[..., IngestProcess],
     topic_root: str,
 ) -> None:
-    registry = load_registry(database_url, make_registry(items=5))
-    site = registry.sites[0].code
-    codes = [item.code for item in registry.equipment]
+    site, codes = five_items(database_url)
     # Each batch message is about 900 bytes: a transaction takes at most two of them.
     ingest_factory(FITMON_BATCH_MAX_BYTES="1000").stop()  # the session outlives the process
     publish_batches(broker, f"{topic_root}/{site}/batch", codes, 40)
@@ -60,9 +64,7 @@ def test_ingest_holds_at_most_its_byte_budget_of_a_backlog_and_still_stores_it_a
     ingest_factory: Callable[..., IngestProcess],
     topic_root: str,
 ) -> None:
-    registry = load_registry(database_url, make_registry(items=5))
-    site = registry.sites[0].code
-    codes = [item.code for item in registry.equipment]
+    site, codes = five_items(database_url)
     # A backlog of 300 batch messages of about 900 bytes; ingest may hold 64 KiB of them at once,
     # so no transaction can take more than about 73 (chunks are not cut by bytes here).
     settings = {"FITMON_MAX_HELD_BYTES": "65536", "FITMON_BATCH_MAX_BYTES": "10000000"}

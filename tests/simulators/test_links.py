@@ -83,7 +83,8 @@ def test_a_dropped_device_link_makes_the_broker_publish_its_will(
         spec = LinkSpec(f"d-{uuid.uuid4().hex[:8]}", status, will(41))
         links = await open_links([spec], url=broker.url, mqtt5=broker.supports_mqtt5, window=8)
         links[0].drop()
-        await asyncio.sleep(0.2)
+        # the broker has noticed the drop once it publishes the will
+        await asyncio.to_thread(wait_until, listener.payloads, 10, "the will after the drop")
         await links[0].reconnect(status, will(42))
         assert links[0].client.is_connected()
         await close_links(links)
