@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,8 @@ from pydantic import (
     Tag,
     TypeAdapter,
 )
+from pydantic_core import PydanticUndefined
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from devices.catalog import EQUIPMENT_TYPES, FAULT_TYPES, Severity
 from devices.codes import parse_equipment_code
@@ -53,8 +55,10 @@ __all__ = [
     "Topic",
     "TopicError",
     "Usage",
+    "UsageFields",
     "Will",
     "batch_topic",
+    "fields_of",
     "infer_kind",
     "item_topic",
     "kind_of",
@@ -189,9 +193,45 @@ BatchItem = Annotated[
 ]
 BATCH_ADAPTER: Final = TypeAdapter(list[BatchItem])
 ITEM_ADAPTER: Final = TypeAdapter(BatchItem)
-# A batch of usage sessions only, validated without telling kinds apart: twice as fast, and the
-# same result, since an item valid as Usage has started_at and so is told to be usage anyway.
-USAGE_BATCH_ADAPTER: Final = TypeAdapter(list[Usage])
+
+
+def fields_of(model: type[_Message]) -> Any:
+    """`model`'s fields as a TypedDict with the very same types, checks and configuration.
+
+    Validating into plain dicts gives what the model would hold without building a model
+    instance per message, which is most of the cost of validating a site batch. A field with a
+    default (all of them None) may be absent from the dict. Only a model whose checks all sit on
+    its fields can be turned into one.
+    """
+    decorators = model.__pydantic_decorators__
+    if (
+        decorators.model_validators
+        or decorators.field_validators
+        or model.model_post_init is not BaseModel.model_post_init
+    ):
+        raise TypeError(f"{model.__name__} has checks beyond its fields")
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if info.default not in (None, PydanticUndefined):
+            raise TypeError(f"{model.__name__}.{name} has a default other than None")
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]
+        fields[name] = annotation if info.is_required() else NotRequired[annotation]
+    make_typed_dict: Any = TypedDict  # called with fields found at run time, which mypy cannot see
+    typed = make_typed_dict(f"{model.__name__}Fields", fields)
+    config = model.model_config
+    typed.__pydantic_config__ = ConfigDict(
+        strict=config.get("strict", False), extra=config.get("extra", "ignore")
+    )
+    return typed
+
+
+UsageFields: Any = fields_of(Usage)
+# A batch of usage sessions only, validated into plain dicts without telling kinds apart: three
+# times as fast, and the same verdict, since an item valid as Usage has started_at and so is told
+# to be usage anyway. An item missing an optional field lacks its key (Usage would hold None).
+USAGE_BATCH_ADAPTER: Final[TypeAdapter[list[dict[str, Any]]]] = TypeAdapter(list[UsageFields])
 
 
 def too_far_ahead(moment: datetime, now: datetime) -> bool:

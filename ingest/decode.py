@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -57,10 +57,50 @@ class WillEvent:
     received_at: datetime
 
 
+# A usage session as the row ingest stores: the fields of Usage, then its arrival.
+USAGE_ROW_FIELDS = (
+    "code",
+    "boot",
+    "seq",
+    "ts",
+    "started_at",
+    "duration_s",
+    "reps",
+    "energy_wh",
+    "avg_cadence_rpm",
+    "max_load_kg",
+    "received_at",
+)
+UsageRow = tuple[Any, ...]
+
+
+def usage_row(message: Usage, arrived: datetime) -> UsageRow:
+    return (
+        message.code,
+        message.boot,
+        message.seq,
+        message.ts,
+        message.started_at,
+        message.duration_s,
+        message.reps,
+        message.energy_wh,
+        message.avg_cadence_rpm,
+        message.max_load_kg,
+        arrived,
+    )
+
+
+def usage_message(row: UsageRow) -> Usage:
+    """The session a usage row was made of (for a dead letter: rows are what ingest keeps)."""
+    return Usage.model_construct(v=1, **dict(zip(USAGE_ROW_FIELDS[:-1], row[:-1], strict=True)))
+
+
 @dataclass(slots=True)
 class DecodedBatch:
-    # With each session, the UTC hour of its start (epoch hours), which the hourly rollup sums by.
-    usage: list[tuple[Usage, datetime, int]] = field(default_factory=list)
+    # Usage sessions go straight to rows, with the UTC hour of each one's start (epoch hours),
+    # which the hourly rollup sums by.
+    usage: list[UsageRow] = field(default_factory=list)
+    usage_hours: list[int] = field(default_factory=list)
     status: list[tuple[Status, datetime]] = field(default_factory=list)
     faults: list[tuple[Fault, datetime]] = field(default_factory=list)
     births: list[tuple[Birth, datetime]] = field(default_factory=list)
@@ -95,14 +135,15 @@ def _category(exc: ValidationError) -> str:
     return "schema"
 
 
-def _validate_batch(payload: bytes) -> list[Message]:
-    """Validate a batch's items; a gateway flushing only usage sessions takes the fast path."""
-    if payload.count(b'"started_at"') == payload.count(b'"code"'):
-        try:
-            return USAGE_BATCH_ADAPTER.validate_json(payload)  # type: ignore[return-value]
-        except ValidationError:
-            pass  # a mixed or a bad batch after all: the general path tells which item is what
-    return BATCH_ADAPTER.validate_json(payload)
+def _usage_only(payload: bytes) -> list[dict[str, Any]] | None:
+    """The items of a batch of usage sessions only, all valid, as dicts (the fast path of a
+    gateway flushing sessions); None for any other batch."""
+    if payload.count(b'"started_at"') != payload.count(b'"code"'):
+        return None
+    try:
+        return USAGE_BATCH_ADAPTER.validate_json(payload)
+    except ValidationError:
+        return None  # a mixed or a bad batch after all: the general path tells which is what
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +234,13 @@ class Decoder:
         self._accept(message, arrived, item.received_at, batch, item.topic, item.payload)
 
     def _decode_batch(self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch) -> None:
+        sessions = _usage_only(item.payload)
+        if sessions is not None:
+            self._take_sessions(sessions, site, arrived, item.received_at, batch, item.topic)
+            batch.gateway_presence[site] = arrived
+            return
         try:
-            messages: list[Message] = _validate_batch(item.payload)
+            messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
         except ValidationError as exc:
             # Slow path: find the bad items, keep the good ones (each item stands alone).
             try:
@@ -248,6 +294,54 @@ class Decoder:
             self._accept_batch_item(one, site, arrived, arrived_s, batch, item.topic, None, index)
         batch.gateway_presence[site] = arrived
 
+    def _take_sessions(
+        self,
+        sessions: list[dict[str, Any]],
+        site: str,
+        arrived: datetime,
+        arrived_s: float,
+        batch: DecodedBatch,
+        topic: str,
+    ) -> None:
+        """Take a batch's valid usage sessions (validated as dicts): _accept_batch_item's checks,
+        inlined, since this loop is what ingest spends most of its time in under load."""
+        latest = arrived_s + _MAX_FUTURE_SKEW_S
+        has_equipment = self._registry.has_equipment
+        rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
+        newest = batch.newest_device_ts
+        for i, fields in enumerate(sessions):
+            code = fields["code"]
+            ts, started = fields["ts"], fields["started_at"]
+            ts_s, started_s = ts.timestamp(), started.timestamp()
+            if code[:11] != site or not has_equipment(code) or ts_s > latest or started_s > latest:
+                refused = Usage.model_construct(**fields)
+                self._accept_batch_item(refused, site, arrived, arrived_s, batch, topic, None, i)
+                continue
+            boot = fields["boot"]
+            get = fields.get
+            rows.append(
+                (
+                    code,
+                    boot,
+                    fields["seq"],
+                    ts,
+                    started,
+                    fields["duration_s"],
+                    fields["reps"],
+                    get("energy_wh"),
+                    get("avg_cadence_rpm"),
+                    get("max_load_kg"),
+                    arrived,
+                )
+            )
+            hours.append(int(started_s // 3600))
+            presence[code] = (arrived, boot)
+            if newest is None or ts_s > newest:
+                newest = ts_s
+        known = batch.newest_device_ts  # as _accept_batch_item left it
+        if newest is not None and (known is None or newest > known):
+            batch.newest_device_ts = newest
+
     def _accept_batch_item(
         self,
         message: Message,
@@ -295,7 +389,8 @@ class Decoder:
             if kind is Usage:
                 started = message.started_at.timestamp()  # type: ignore[union-attr]
                 if started <= latest:
-                    batch.usage.append((message, arrived, int(started // 3600)))  # type: ignore[arg-type]
+                    batch.usage.append(usage_row(message, arrived))  # type: ignore[arg-type]
+                    batch.usage_hours.append(int(started // 3600))
                 else:
                     self._refuse(message, arrived, batch, topic, raw, index)
                     return

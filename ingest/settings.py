@@ -35,9 +35,10 @@ class IngestSettings(BaseSettings):
     # messages stay in order in one of them; the MQTT process itself needs about one core.
     workers: int = Field(default=2, ge=1, le=64)
     batch_max: int = Field(default=5_000, ge=1)
-    # A batch also ends at this many payload bytes: decoded, a v1 message takes about ten times
-    # its JSON, and 5,000 site batches of 50 items would be 250,000 rows held at once.
-    batch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    # A batch also ends at this many payload bytes (5,000 site batches of 50 items would be
+    # 250,000 rows held at once). Decoded, a usage session takes about twice its JSON. Larger
+    # batches cost fewer rollup updates per row, up to about this size.
+    batch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     batch_wait_ms: int = Field(default=50, ge=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65_535)

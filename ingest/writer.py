@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
-from ingest.decode import DeadLetter, DecodedBatch, WillEvent
+from ingest.decode import USAGE_ROW_FIELDS, DeadLetter, DecodedBatch, WillEvent
 
 # Plan every statement with its real arguments. psycopg prepares a statement after 5 runs, and
 # after 5 more PostgreSQL may switch to a generic plan, which assumes unnest() of an array
@@ -32,10 +33,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_faults (LIKE fault_events) ON COMMIT DELET
 CREATE TEMP TABLE IF NOT EXISTS stage_births (LIKE device_births) ON COMMIT DELETE ROWS;
 """
 
-_USAGE_COLUMNS = (
-    "code, boot, seq, ts, started_at, duration_s, reps, energy_wh, avg_cadence_rpm, max_load_kg, "
-    "received_at"
-)
+_USAGE_COLUMNS = ", ".join(USAGE_ROW_FIELDS)
 _USAGE_TYPES = [
     "text",
     "int8",
@@ -318,7 +316,17 @@ def _copy_new(
     rows: Sequence[Sequence[object]],
 ) -> bool:
     """COPY `rows` straight into `table` if none of them is stored yet: True when they all went
-    in, False (and nothing written) when one already was."""
+    in, False (and nothing written) when one already was.
+
+    The first write of a transaction needs no savepoint: the whole transaction is rolled back.
+    """
+    if conn.info.transaction_status == TransactionStatus.IDLE:
+        try:
+            _copy(conn, table, columns, types, rows)
+        except psycopg.errors.UniqueViolation:
+            conn.rollback()
+            return False
+        return True
     conn.execute("SAVEPOINT copy_new")
     try:
         _copy(conn, table, columns, types, rows)
@@ -390,27 +398,11 @@ def write_batch(
     result = WriteResult()
     rows: list[tuple[object, ...]]
     if batch.usage:
-        rows = [
-            (
-                m.code,
-                m.boot,
-                m.seq,
-                m.ts,
-                m.started_at,
-                m.duration_s,
-                m.reps,
-                m.energy_wh,
-                m.avg_cadence_rpm,
-                m.max_load_kg,
-                at,
-            )
-            for m, at, _ in batch.usage
-        ]
-        if _copy_new(conn, "usage_sessions", _USAGE_COLUMNS, _USAGE_TYPES, rows):
-            _add_to_rollup(conn, rows, [hour for _, _, hour in batch.usage])
-            inserted = len(rows)
+        if _copy_new(conn, "usage_sessions", _USAGE_COLUMNS, _USAGE_TYPES, batch.usage):
+            _add_to_rollup(conn, batch.usage, batch.usage_hours)
+            inserted = len(batch.usage)
         else:  # some were stored already: the staging insert rolls up what it inserts
-            _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, rows)
+            _copy(conn, "stage_usage", _USAGE_COLUMNS, _USAGE_TYPES, batch.usage)
             inserted = _count(conn, _INSERT_USAGE)
         _record(result, "usage", len(batch.usage), inserted)
     if batch.status:

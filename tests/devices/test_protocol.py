@@ -9,12 +9,15 @@ from pydantic import ValidationError
 
 from devices.protocol import (
     BATCH_ADAPTER,
+    USAGE_BATCH_ADAPTER,
+    Birth,
     Fault,
     Kind,
     Status,
     TopicError,
     Usage,
     Will,
+    fields_of,
     parse_topic,
 )
 
@@ -119,3 +122,46 @@ def test_batch_items_are_told_apart_by_their_fields() -> None:
     ]
     kinds = [type(m).__name__ for m in BATCH_ADAPTER.validate_json(json.dumps(items))]
     assert kinds == ["Birth", "Status", "Usage", "Fault"]
+
+
+USAGE_CASES = [
+    {},
+    {"energy_wh": 2.5, "avg_cadence_rpm": None, "firmware_note": "new in v1.1"},
+    {"duration_s": 0},
+    {"duration_s": 4 * 3600 + 1},
+    {"reps": -1},
+    {"reps": "12"},
+    {"reps": 12.0},
+    {"boot": True},
+    {"ts": "2026-11-20T08:00:00"},
+    {"started_at": "yesterday"},
+    {"v": 2},
+    {"code": CODE[:-1] + "5"},
+    {"code": "320705-42-7"},
+    {"energy_wh": -1},
+    {"max_load_kg": "heavy"},
+    {"started_at": None},
+]
+
+
+@pytest.mark.parametrize("change", USAGE_CASES)
+def test_usage_batches_validated_as_dicts_get_the_verdict_of_the_usage_model(
+    change: dict[str, object],
+) -> None:
+    payload = json.dumps([usage_body(**change)])
+    try:
+        expected = Usage.model_validate_json(payload[1:-1])
+    except ValidationError as error:
+        with pytest.raises(ValidationError) as info:
+            USAGE_BATCH_ADAPTER.validate_json(payload)
+        want = {(e["loc"], e["type"]) for e in error.errors()}
+        assert {(e["loc"][1:], e["type"]) for e in info.value.errors()} == want
+    else:
+        (fields,) = USAGE_BATCH_ADAPTER.validate_json(payload)
+        optional = {"energy_wh": None, "avg_cadence_rpm": None, "max_load_kg": None}
+        assert {"v": 1, **optional, **fields} == expected.model_dump()
+
+
+def test_only_a_model_whose_checks_sit_on_its_fields_becomes_a_dict_schema() -> None:
+    with pytest.raises(TypeError, match="Birth has checks beyond its fields"):
+        fields_of(Birth)

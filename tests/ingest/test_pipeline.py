@@ -182,6 +182,59 @@ def test_site_batch_stores_good_items_and_dead_letters_each_bad_item(
     assert gateway is True
 
 
+def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_the_rest(
+    database_url: str,
+    ingest_factory: Callable[..., IngestProcess],
+    publisher: Publisher,
+    topic_root: str,
+) -> None:
+    """A gateway flushing sessions only takes ingest's fast path; its refusals must be the same."""
+    registry = load_registry(database_url, make_registry(items=2))
+    a, b = (e.code for e in registry.equipment)
+    site = a[:11]
+    foreign = str(make_equipment_code("110105-0001", 1))
+    unknown = str(make_equipment_code(site, 999))
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    started = (hour + timedelta(minutes=10)).isoformat()
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    ingest_factory()
+    publisher.publish(
+        f"{topic_root}/{site}/batch",
+        [
+            usage(a, 1, reps=5, started_at=started, energy_wh=1.25),
+            usage(foreign, 1),
+            usage(b, 1, reps=7, started_at=started),
+            usage(unknown, 1),
+            usage(a, 2, ts=future),
+            usage(b, 2, started_at=future),
+            usage(a, 3, reps=11, started_at=started),
+        ],
+    )
+    wait_until(lambda: count(database_url, "dead_letters", site) == 3, message="3 refusals")
+    assert count(database_url, "usage_sessions", site) == 3
+    rollup = _fetch(
+        database_url,
+        "SELECT code, sessions, reps, energy_wh FROM usage_hourly WHERE hour = %s ORDER BY code",
+        hour,
+    )
+    assert rollup == [(a, 2, 16, 1.25), (b, 1, 7, 0.0)]
+    reasons = [
+        str(r)
+        for (r,) in _fetch(
+            database_url,
+            "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY reason",
+            f"{topic_root}/{site}/batch",
+        )
+    ]
+    assert len(reasons) == 4
+    assert any(r.startswith("batch item 1: ") and "not at site" in r for r in reasons)
+    assert any(r.startswith("batch item 3: unknown equipment code") for r in reasons)
+    assert any(r.startswith("batch item 4: ts ") and "future" in r for r in reasons)
+    assert any(r.startswith("batch item 5: started_at ") for r in reasons)
+    gateway = scalar(database_url, "SELECT online FROM gateway_state WHERE site_code = %s", site)
+    assert gateway is True
+
+
 def test_late_message_is_stored_at_its_device_time(
     database_url: str,
     ingest_factory: Callable[..., IngestProcess],
