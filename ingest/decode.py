@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -57,7 +57,10 @@ class WillEvent:
     received_at: datetime
 
 
-# A usage session as the row ingest stores: the fields of Usage, then its arrival.
+# A usage session as the row ingest stores: the fields of Usage, then its arrival. Its device
+# times, ts and started_at, are microseconds since 2000-01-01 UTC (pg_micros), the binary form
+# of a PostgreSQL timestamptz: the writer sends them as they are, since having psycopg dump a
+# datetime whose time zone was read from JSON costs more than the rest of the row.
 USAGE_ROW_FIELDS = (
     "code",
     "boot",
@@ -73,14 +76,30 @@ USAGE_ROW_FIELDS = (
 )
 UsageRow = tuple[Any, ...]
 
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_EPOCH_S = 946_684_800
 
-def usage_row(message: Usage, arrived: datetime) -> UsageRow:
+
+def pg_micros(moment: datetime, epoch_s: float) -> int:
+    """`moment` as microseconds since 2000-01-01 UTC, given its timestamp() (which the checks
+    need anyway). Exact: a float holds the whole seconds, not always the microseconds, so those
+    come from `moment` (time zone offsets are whole seconds)."""
+    micro = moment.microsecond
+    return (round(epoch_s - micro / 1_000_000) - _PG_EPOCH_S) * 1_000_000 + micro
+
+
+def from_pg_micros(micros: int) -> datetime:
+    return _PG_EPOCH + timedelta(microseconds=micros)
+
+
+def usage_row(message: Usage, ts_s: float, started_s: float, arrived: datetime) -> UsageRow:
+    """The row of `message`, given its ts and started_at as epoch seconds."""
     return (
         message.code,
         message.boot,
         message.seq,
-        message.ts,
-        message.started_at,
+        pg_micros(message.ts, ts_s),
+        pg_micros(message.started_at, started_s),
         message.duration_s,
         message.reps,
         message.energy_wh,
@@ -92,7 +111,10 @@ def usage_row(message: Usage, arrived: datetime) -> UsageRow:
 
 def usage_message(row: UsageRow) -> Usage:
     """The session a usage row was made of (for a dead letter: rows are what ingest keeps)."""
-    return Usage.model_construct(v=1, **dict(zip(USAGE_ROW_FIELDS[:-1], row[:-1], strict=True)))
+    fields = dict(zip(USAGE_ROW_FIELDS[:-1], row[:-1], strict=True))
+    fields["ts"] = from_pg_micros(fields["ts"])
+    fields["started_at"] = from_pg_micros(fields["started_at"])
+    return Usage.model_construct(v=1, **fields)
 
 
 @dataclass(slots=True)
@@ -324,8 +346,8 @@ class Decoder:
                     code,
                     boot,
                     fields["seq"],
-                    ts,
-                    started,
+                    pg_micros(ts, ts_s),
+                    pg_micros(started, started_s),
                     fields["duration_s"],
                     fields["reps"],
                     get("energy_wh"),
@@ -389,7 +411,7 @@ class Decoder:
             if kind is Usage:
                 started = message.started_at.timestamp()  # type: ignore[union-attr]
                 if started <= latest:
-                    batch.usage.append(usage_row(message, arrived))  # type: ignore[arg-type]
+                    batch.usage.append(usage_row(message, ts, started, arrived))  # type: ignore[arg-type]
                     batch.usage_hours.append(int(started // 3600))
                 else:
                     self._refuse(message, arrived, batch, topic, raw, index)

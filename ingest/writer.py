@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -38,8 +38,8 @@ _USAGE_TYPES = [
     "text",
     "int8",
     "int8",
-    "timestamptz",
-    "timestamptz",
+    "int8",  # ts and started_at: timestamptz columns, sent in their binary form (decode.pg_micros)
+    "int8",
     "float8",
     "int4",
     "float8",
@@ -109,8 +109,10 @@ SELECT count(*) FROM ins
 # The rollup of rows known to be new (the direct COPY took them all), summed by the caller.
 _ROLLUP = """
 INSERT INTO usage_hourly AS h (code, hour, sessions, reps, duration_s, energy_wh)
-SELECT * FROM unnest(%(codes)b::text[], %(hours)b::timestamptz[], %(sessions)b::int4[],
-                     %(reps)b::int8[], %(duration)b::float8[], %(energy)b::float8[])
+SELECT code, to_timestamp(hour * 3600), sessions, reps, duration, energy
+FROM unnest(%(codes)b::text[], %(hours)b::int8[], %(sessions)b::int4[], %(reps)b::int8[],
+            %(duration)b::float8[], %(energy)b::float8[])
+    AS s(code, hour, sessions, reps, duration, energy)
 ON CONFLICT (code, hour) DO UPDATE SET
     sessions = h.sessions + excluded.sessions, reps = h.reps + excluded.reps,
     duration_s = h.duration_s + excluded.duration_s, energy_wh = h.energy_wh + excluded.energy_wh
@@ -374,7 +376,7 @@ def _add_to_rollup(
         _ROLLUP,
         {
             "codes": [code for code, _ in keys],
-            "hours": [datetime.fromtimestamp(hour * 3600, UTC) for _, hour in keys],
+            "hours": [hour for _, hour in keys],  # epoch hours
             "sessions": [sums[key][0] for key in keys],
             "reps": [sums[key][1] for key in keys],
             "duration": [sums[key][2] for key in keys],

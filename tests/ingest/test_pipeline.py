@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from devices.codes import make_equipment_code
 from tests.support import (
@@ -195,7 +195,9 @@ def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_th
     foreign = str(make_equipment_code("110105-0001", 1))
     unknown = str(make_equipment_code(site, 999))
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
-    started = (hour + timedelta(minutes=10)).isoformat()
+    india = timezone(timedelta(hours=5, minutes=30))
+    started_at = (hour + timedelta(minutes=10, microseconds=123_457)).astimezone(india)
+    started = started_at.isoformat()
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     ingest_factory()
     publisher.publish(
@@ -212,6 +214,8 @@ def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_th
     )
     wait_until(lambda: count(database_url, "dead_letters", site) == 3, message="3 refusals")
     assert count(database_url, "usage_sessions", site) == 3
+    sql = "SELECT DISTINCT started_at FROM usage_sessions WHERE code = %s"
+    assert _fetch(database_url, sql, a) == [(started_at,)]
     rollup = _fetch(
         database_url,
         "SELECT code, sessions, reps, energy_wh FROM usage_hourly WHERE hour = %s ORDER BY code",
