@@ -31,7 +31,7 @@ from devices.protocol import (
 )
 from ingest.handoff import Incoming
 
-_MAX_FUTURE_SKEW_S = MAX_FUTURE_SKEW.total_seconds()
+_MAX_FUTURE_SKEW_US = MAX_FUTURE_SKEW // timedelta(microseconds=1)
 
 # A fleet publishes on a few topics per item, over and over: parse each once (its check character
 # is pure-Python arithmetic). Only valid topics are cached, about 320 bytes each (10 MB at most);
@@ -78,28 +78,35 @@ UsageRow = tuple[Any, ...]
 
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PG_EPOCH_S = 946_684_800
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR_US = 3_600_000_000
+_PG_EPOCH_HOUR = _PG_EPOCH_S // 3600
+_NONE_YET = -(1 << 63)
 
 
-def pg_micros(moment: datetime, epoch_s: float) -> int:
-    """`moment` as microseconds since 2000-01-01 UTC, given its timestamp() (which the checks
-    need anyway). Exact: a float holds the whole seconds, not always the microseconds, so those
-    come from `moment` (time zone offsets are whole seconds)."""
-    micro = moment.microsecond
-    return (round(epoch_s - micro / 1_000_000) - _PG_EPOCH_S) * 1_000_000 + micro
+def pg_micros(moment: datetime) -> int:
+    """`moment` as microseconds since 2000-01-01 UTC. Ingest checks and sums device times in
+    this unit too: it is exact, and cheaper to reach than a datetime's timestamp()."""
+    return (moment - _PG_EPOCH) // _MICROSECOND
 
 
 def from_pg_micros(micros: int) -> datetime:
     return _PG_EPOCH + timedelta(microseconds=micros)
 
 
-def usage_row(message: Usage, ts_s: float, started_s: float, arrived: datetime) -> UsageRow:
-    """The row of `message`, given its ts and started_at as epoch seconds."""
+def epoch_hour(micros: int) -> int:
+    """The UTC hour (hours since 1970) of a time in microseconds since 2000."""
+    return micros // _HOUR_US + _PG_EPOCH_HOUR
+
+
+def usage_row(message: Usage, ts: int, started: int, arrived: datetime) -> UsageRow:
+    """The row of `message`, given its ts and started_at in microseconds since 2000."""
     return (
         message.code,
         message.boot,
         message.seq,
-        pg_micros(message.ts, ts_s),
-        pg_micros(message.started_at, started_s),
+        ts,
+        started,
         message.duration_s,
         message.reps,
         message.energy_wh,
@@ -131,7 +138,16 @@ class DecodedBatch:
     presence: dict[str, WillEvent | tuple[datetime, int]] = field(default_factory=dict)
     gateway_presence: dict[str, WillEvent | datetime] = field(default_factory=dict)
     received_kinds: dict[str, int] = field(default_factory=dict)
-    newest_device_ts: float | None = None  # epoch seconds
+    newest_device_us: int | None = None  # microseconds since 2000
+
+    @property
+    def newest_device_ts(self) -> float | None:  # epoch seconds
+        newest = self.newest_device_us
+        return None if newest is None else newest / 1_000_000 + _PG_EPOCH_S
+
+    def saw_device_time(self, micros: int) -> None:
+        if self.newest_device_us is None or micros > self.newest_device_us:
+            self.newest_device_us = micros
 
     @property
     def message_count(self) -> int:
@@ -253,12 +269,12 @@ class Decoder:
                 message.code,
             )
             return
-        self._accept(message, arrived, item.received_at, batch, item.topic, item.payload)
+        self._accept(message, arrived, batch, item.topic, item.payload)
 
     def _decode_batch(self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch) -> None:
         sessions = _usage_only(item.payload)
         if sessions is not None:
-            self._take_sessions(sessions, site, arrived, item.received_at, batch, item.topic)
+            self._take_sessions(sessions, site, arrived, batch, item.topic)
             batch.gateway_presence[site] = arrived
             return
         try:
@@ -306,14 +322,11 @@ class Decoder:
                         )
                     )
                     continue
-                self._accept_batch_item(
-                    one, site, arrived, item.received_at, batch, item.topic, element_bytes, index
-                )
+                self._accept_batch_item(one, site, arrived, batch, item.topic, element_bytes, index)
             batch.gateway_presence.setdefault(site, arrived)
             return
-        arrived_s = item.received_at
         for index, one in enumerate(messages):
-            self._accept_batch_item(one, site, arrived, arrived_s, batch, item.topic, None, index)
+            self._accept_batch_item(one, site, arrived, batch, item.topic, None, index)
         batch.gateway_presence[site] = arrived
 
     def _take_sessions(
@@ -321,23 +334,23 @@ class Decoder:
         sessions: list[dict[str, Any]],
         site: str,
         arrived: datetime,
-        arrived_s: float,
         batch: DecodedBatch,
         topic: str,
     ) -> None:
         """Take a batch's valid usage sessions (validated as dicts): _accept_batch_item's checks,
         inlined, since this loop is what ingest spends most of its time in under load."""
-        latest = arrived_s + _MAX_FUTURE_SKEW_S
+        latest = pg_micros(arrived) + _MAX_FUTURE_SKEW_US
         has_equipment = self._registry.has_equipment
         rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
-        newest = batch.newest_device_ts
+        newest = _NONE_YET
+        epoch, microsecond = _PG_EPOCH, _MICROSECOND
         for i, fields in enumerate(sessions):
             code = fields["code"]
-            ts, started = fields["ts"], fields["started_at"]
-            ts_s, started_s = ts.timestamp(), started.timestamp()
-            if code[:11] != site or not has_equipment(code) or ts_s > latest or started_s > latest:
+            ts = (fields["ts"] - epoch) // microsecond  # pg_micros, inlined
+            started = (fields["started_at"] - epoch) // microsecond
+            if code[:11] != site or not has_equipment(code) or ts > latest or started > latest:
                 refused = Usage.model_construct(**fields)
-                self._accept_batch_item(refused, site, arrived, arrived_s, batch, topic, None, i)
+                self._accept_batch_item(refused, site, arrived, batch, topic, None, i)
                 continue
             boot = fields["boot"]
             get = fields.get
@@ -346,8 +359,8 @@ class Decoder:
                     code,
                     boot,
                     fields["seq"],
-                    pg_micros(ts, ts_s),
-                    pg_micros(started, started_s),
+                    ts,
+                    started,
                     fields["duration_s"],
                     fields["reps"],
                     get("energy_wh"),
@@ -356,20 +369,18 @@ class Decoder:
                     arrived,
                 )
             )
-            hours.append(int(started_s // 3600))
+            hours.append(started // _HOUR_US + _PG_EPOCH_HOUR)  # epoch_hour, inlined
             presence[code] = (arrived, boot)
-            if newest is None or ts_s > newest:
-                newest = ts_s
-        known = batch.newest_device_ts  # as _accept_batch_item left it
-        if newest is not None and (known is None or newest > known):
-            batch.newest_device_ts = newest
+            if ts > newest:  # noqa: PLR1730 (max() would cost a call per session)
+                newest = ts
+        if newest != _NONE_YET:
+            batch.saw_device_time(newest)
 
     def _accept_batch_item(
         self,
         message: Message,
         site: str,
         arrived: datetime,
-        arrived_s: float,
         batch: DecodedBatch,
         topic: str,
         element_bytes: bytes | None,
@@ -388,13 +399,12 @@ class Decoder:
                 )
             )
             return
-        self._accept(message, arrived, arrived_s, batch, topic, element_bytes, index)
+        self._accept(message, arrived, batch, topic, element_bytes, index)
 
     def _accept(
         self,
         message: Message,
         arrived: datetime,
-        arrived_s: float,
         batch: DecodedBatch,
         topic: str,
         raw: bytes | None,
@@ -402,17 +412,18 @@ class Decoder:
     ) -> None:
         """Store `message` in `batch` if its code is registered and its times are not too far
         ahead of its arrival (PROTOCOL.md), else dead-letter it. The hot path of ingest: times
-        are compared as epoch seconds, since comparing datetimes of two time zones costs more."""
+        are compared as integers (pg_micros), since comparing datetimes of two time zones costs
+        more."""
         code = message.code
-        latest = arrived_s + _MAX_FUTURE_SKEW_S
-        ts = message.ts.timestamp()
+        latest = pg_micros(arrived) + _MAX_FUTURE_SKEW_US
+        ts = pg_micros(message.ts)
         if self._registry.has_equipment(code) and ts <= latest:
             kind = type(message)
             if kind is Usage:
-                started = message.started_at.timestamp()  # type: ignore[union-attr]
+                started = pg_micros(message.started_at)  # type: ignore[union-attr]
                 if started <= latest:
                     batch.usage.append(usage_row(message, ts, started, arrived))  # type: ignore[arg-type]
-                    batch.usage_hours.append(int(started // 3600))
+                    batch.usage_hours.append(epoch_hour(started))
                 else:
                     self._refuse(message, arrived, batch, topic, raw, index)
                     return
@@ -423,9 +434,7 @@ class Decoder:
             else:
                 batch.births.append((message, arrived))  # type: ignore[arg-type]
             batch.presence[code] = (arrived, message.boot)
-            newest = batch.newest_device_ts
-            if newest is None or ts > newest:
-                batch.newest_device_ts = ts
+            batch.saw_device_time(ts)
             return
         self._refuse(message, arrived, batch, topic, raw, index)
 
