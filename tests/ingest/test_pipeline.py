@@ -27,6 +27,15 @@ def count(database_url: str, table: str, site: str) -> int:
     return value
 
 
+def refusals(database_url: str, topic: str) -> list[str]:
+    sql = "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY reason"
+    return [str(reason) for (reason,) in _fetch(database_url, sql, topic)]
+
+
+def gateway_online(database_url: str, site: str) -> object:
+    return scalar(database_url, "SELECT online FROM gateway_state WHERE site_code = %s", site)
+
+
 def test_usage_is_stored_and_rolled_up_by_hour(
     database_url: str,
     ingest_factory: Callable[..., IngestProcess],
@@ -166,20 +175,12 @@ def test_site_batch_stores_good_items_and_dead_letters_each_bad_item(
     assert count(database_url, "usage_sessions", site) == 1
     assert count(database_url, "status_reports", site) == 1
     assert count(database_url, "device_births", site) == 1
-    reasons = [
-        str(r)
-        for (r,) in _fetch(
-            database_url,
-            "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY reason",
-            f"{topic_root}/{site}/batch",
-        )
-    ]
+    reasons = refusals(database_url, f"{topic_root}/{site}/batch")
     assert len(reasons) == 3
     assert any("batch item 4" in r and "reps" in r for r in reasons)
     assert any("batch item 5" in r and "not at site" in r for r in reasons)
     assert any("batch item 6" in r for r in reasons)
-    gateway = scalar(database_url, "SELECT online FROM gateway_state WHERE site_code = %s", site)
-    assert gateway is True
+    assert gateway_online(database_url, site) is True
 
 
 def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_the_rest(
@@ -222,21 +223,13 @@ def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_th
         hour,
     )
     assert rollup == [(a, 2, 16, 1.25), (b, 1, 7, 0.0)]
-    reasons = [
-        str(r)
-        for (r,) in _fetch(
-            database_url,
-            "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY reason",
-            f"{topic_root}/{site}/batch",
-        )
-    ]
+    reasons = refusals(database_url, f"{topic_root}/{site}/batch")
     assert len(reasons) == 4
     assert any(r.startswith("batch item 1: ") and "not at site" in r for r in reasons)
     assert any(r.startswith("batch item 3: unknown equipment code") for r in reasons)
     assert any(r.startswith("batch item 4: ts ") and "future" in r for r in reasons)
     assert any(r.startswith("batch item 5: started_at ") for r in reasons)
-    gateway = scalar(database_url, "SELECT online FROM gateway_state WHERE site_code = %s", site)
-    assert gateway is True
+    assert gateway_online(database_url, site) is True
 
 
 def test_late_message_is_stored_at_its_device_time(
