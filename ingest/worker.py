@@ -16,7 +16,6 @@ import gc
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections import Counter
@@ -47,8 +46,6 @@ _MAX_BACKOFF_S = 5.0
 # Decoded chunks held at once: the one being written and the next; more would only hold memory
 # (a decoded chunk takes about ten times its JSON).
 _DECODED_AT_ONCE = 2
-_GC_YOUNG = 20_000
-_SWITCH_INTERVAL_S = 0.0005
 
 
 class _Stop:
@@ -80,15 +77,9 @@ class Worker:
         self._known.reload()
         self._write_connection()
         self._report(Report(ready=True))
-        # What exists by now lives as long as the process: keep it out of the collector's passes.
-        # A decoded chunk is tens of thousands of rows that live until written; collect young
-        # objects every _GC_YOUNG allocations rather than every 700, which would scan them anew
-        # over and over. Ingest makes few reference cycles.
+        # What exists by now lives as long as the process: keep it out of the collector's passes,
+        # which a chunk's allocations would otherwise set off again and again.
         gc.freeze()
-        gc.set_threshold(_GC_YOUNG, 10, 10)
-        # The writer thread waits on PostgreSQL about six times a chunk; when an answer comes, it
-        # should get the interpreter from the decoder at once, not after Python's default 5 ms.
-        sys.setswitchinterval(_SWITCH_INTERVAL_S)
         writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
         writer.start()
         # Take chunks off the pipe as they come, so that the MQTT process never waits on a
