@@ -212,8 +212,10 @@ def fields_of(model: type[_Message]) -> Any:
         raise TypeError(f"{model.__name__} has checks beyond its fields")
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        if info.default not in (None, PydanticUndefined):
+        if info.default not in (None, PydanticUndefined) or info.default_factory is not None:
             raise TypeError(f"{model.__name__}.{name} has a default other than None")
+        if info.alias is not None or info.validation_alias is not None:
+            raise TypeError(f"{model.__name__}.{name} has an alias")
         annotation: Any = info.annotation
         if info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from devices.protocol import (
     BATCH_ADAPTER,
@@ -165,3 +165,14 @@ def test_usage_batches_validated_as_dicts_get_the_verdict_of_the_usage_model(
 def test_only_a_model_whose_checks_sit_on_its_fields_becomes_a_dict_schema() -> None:
     with pytest.raises(TypeError, match="Birth has checks beyond its fields"):
         fields_of(Birth)
+
+    class Counted(Usage):
+        count: int = 0
+
+    class Renamed(Usage):
+        note: str | None = Field(default=None, alias="memo")
+
+    with pytest.raises(TypeError, match=r"Counted\.count has a default other than None"):
+        fields_of(Counted)
+    with pytest.raises(TypeError, match=r"Renamed\.note has an alias"):
+        fields_of(Renamed)
