@@ -1,9 +1,9 @@
 """Writing a decoded batch in one transaction, each message stored once by its (code, boot, seq).
 
-Rows are COPYed straight into their table under a savepoint. When any of them is already stored
-(a redelivery after a crash, a device resending), that COPY fails as a whole and is rolled back
-to the savepoint; the rows then go through a staging table and `INSERT ... ON CONFLICT DO
-NOTHING`. The hourly rollup adds exactly the rows that were inserted either way, so duplicates
+Rows are COPYed straight into their table (under a savepoint, unless nothing precedes them in
+the transaction). When any of them is already stored (a redelivery after a crash, a device
+resending), that COPY fails as a whole and is rolled back; the rows then go through a staging
+table and `INSERT ... ON CONFLICT DO NOTHING`. The hourly rollup adds exactly the rows that were inserted either way, so duplicates
 never count twice. The caller owns the transaction and commits it.
 """
 
