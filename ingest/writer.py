@@ -3,8 +3,9 @@
 Rows are COPYed straight into their table (under a savepoint, unless nothing precedes them in
 the transaction). When any of them is already stored (a redelivery after a crash, a device
 resending), that COPY fails as a whole and is rolled back; the rows then go through a staging
-table and `INSERT ... ON CONFLICT DO NOTHING`. The hourly rollup adds exactly the rows that were inserted either way, so duplicates
-never count twice. The caller owns the transaction and commits it.
+table and `INSERT ... ON CONFLICT DO NOTHING`. The hourly rollup adds exactly the rows that were
+inserted either way, so duplicates never count twice. The caller owns the transaction and commits
+it.
 """
 
 from __future__ import annotations
