@@ -79,7 +79,9 @@ def test_accelerated_day_with_duplicates_late_and_bad_messages_verifies_exact(
     assert counters["out_of_order_flushes"] > 0
     assert counters["reboots"] > 10
     assert report.bad_found == report.bad_expected == counters["bad"] > 100
-    assert report.checked["usage_hourly"] > 1000
+    # about 2,600 item-hours on a mild day; the city's weather (drawn per division and day) can
+    # cut use to a third or less
+    assert report.checked["usage_hourly"] > 500
     assert report.checked["faults"] > 0
 
 
