@@ -135,6 +135,12 @@ class IngestProcess:
                 total += float(value)
         return total
 
+    def wait_for_metric(self, name: str, value: float, **labels: str) -> None:
+        """Wait until `metric(name, **labels)` reads `value`. Ingest counts a chunk when its
+        worker's report of the commit arrives, a moment after the rows can be seen: read a
+        count after the rows, and it may not have caught up yet."""
+        wait_until(lambda: self.metric(name, **labels) == value, message=f"{name} = {value}")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 

@@ -79,7 +79,10 @@ def test_device_silent_for_three_heartbeats_is_marked_offline_and_returns_with_t
         scalar(database_url, "SELECT offline_reason FROM device_state WHERE code = %s", code)
         == "silent"
     )
-    assert ingest.metric("fitmon_ingest_devices_marked_offline_total") >= 1
+    wait_until(
+        lambda: ingest.metric("fitmon_ingest_devices_marked_offline_total") >= 1,
+        message="the offline marking counted",
+    )
     publisher.publish(item_topic(topic_root, code, "usage"), usage(code, 1))
     wait_until(lambda: online(database_url, code) is True, message="back online with traffic")
     assert presence(database_url, code) == "traffic:true,silent:false,traffic:true"
