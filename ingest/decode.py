@@ -173,17 +173,6 @@ def _category(exc: ValidationError) -> str:
     return "schema"
 
 
-def _usage_only(payload: bytes) -> list[dict[str, Any]] | None:
-    """The items of a batch of usage sessions only, all valid, as dicts (the fast path of a
-    gateway flushing sessions); None for any other batch."""
-    if payload.count(b'"started_at"') != payload.count(b'"code"'):
-        return None
-    try:
-        return USAGE_BATCH_ADAPTER.validate_json(payload)
-    except ValidationError:
-        return None  # a mixed or a bad batch after all: the general path tells which is what
-
-
 @dataclass(frozen=True, slots=True)
 class _Item:
     topic: str
@@ -273,62 +262,71 @@ class Decoder:
         self._accept(message, arrived, batch, item.topic, item.payload)
 
     def _decode_batch(self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch) -> None:
-        sessions = _usage_only(item.payload)
-        if sessions is not None:
-            self._take_sessions(sessions, site, arrived, batch, item.topic)
-            batch.gateway_presence[site] = arrived
-            return
+        # A gateway flushing its items' sessions sends usage only: that is validated into dicts
+        # and taken without a model per session. Any other batch is told apart item by item.
+        usage_only = item.payload.count(b'"started_at"') == item.payload.count(b'"code"')
         try:
-            messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
-        except ValidationError as exc:
-            # Slow path: find the bad items, keep the good ones (each item stands alone).
-            try:
-                raw = json.loads(item.payload)
-            except ValueError as json_exc:
-                batch.dead.append(
-                    DeadLetter(
-                        item.topic,
-                        item.payload,
-                        arrived,
-                        "malformed_json",
-                        f"batch: malformed JSON: {json_exc}",
-                    )
-                )
-                return
-            if not isinstance(raw, list):
-                batch.dead.append(
-                    DeadLetter(
-                        item.topic,
-                        item.payload,
-                        arrived,
-                        "schema",
-                        f"batch must be a JSON array, got {type(raw).__name__}: {describe(exc)}",
-                    )
-                )
-                return
-            for index, element in enumerate(raw):
-                element_bytes = json.dumps(element, ensure_ascii=False).encode()
-                try:
-                    one: Message = ITEM_ADAPTER.validate_json(element_bytes)
-                except ValidationError as item_exc:
-                    code = element.get("code") if isinstance(element, dict) else None
-                    batch.dead.append(
-                        DeadLetter(
-                            item.topic,
-                            element_bytes,
-                            arrived,
-                            _category(item_exc),
-                            f"batch item {index}: {describe(item_exc)}",
-                            code if isinstance(code, str) else None,
-                        )
-                    )
-                    continue
-                self._accept_batch_item(one, site, arrived, batch, item.topic, element_bytes, index)
-            batch.gateway_presence.setdefault(site, arrived)
+            if usage_only:
+                sessions = USAGE_BATCH_ADAPTER.validate_json(item.payload)
+            else:
+                messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
+        except ValidationError as exc:  # a bad batch, or a mixed one after all
+            self._decode_batch_items(item, site, arrived, batch, exc)
             return
-        for index, one in enumerate(messages):
-            self._accept_batch_item(one, site, arrived, batch, item.topic, None, index)
+        if usage_only:
+            self._take_sessions(sessions, site, arrived, batch, item.topic)
+        else:
+            for index, one in enumerate(messages):
+                self._accept_batch_item(one, site, arrived, batch, item.topic, None, index)
         batch.gateway_presence[site] = arrived
+
+    def _decode_batch_items(
+        self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch, exc: ValidationError
+    ) -> None:
+        """The slow path: find the bad items, keep the good ones (each item stands alone)."""
+        try:
+            raw = json.loads(item.payload)
+        except ValueError as json_exc:
+            batch.dead.append(
+                DeadLetter(
+                    item.topic,
+                    item.payload,
+                    arrived,
+                    "malformed_json",
+                    f"batch: malformed JSON: {json_exc}",
+                )
+            )
+            return
+        if not isinstance(raw, list):
+            batch.dead.append(
+                DeadLetter(
+                    item.topic,
+                    item.payload,
+                    arrived,
+                    "schema",
+                    f"batch must be a JSON array, got {type(raw).__name__}: {describe(exc)}",
+                )
+            )
+            return
+        for index, element in enumerate(raw):
+            element_bytes = json.dumps(element, ensure_ascii=False).encode()
+            try:
+                one: Message = ITEM_ADAPTER.validate_json(element_bytes)
+            except ValidationError as item_exc:
+                code = element.get("code") if isinstance(element, dict) else None
+                batch.dead.append(
+                    DeadLetter(
+                        item.topic,
+                        element_bytes,
+                        arrived,
+                        _category(item_exc),
+                        f"batch item {index}: {describe(item_exc)}",
+                        code if isinstance(code, str) else None,
+                    )
+                )
+                continue
+            self._accept_batch_item(one, site, arrived, batch, item.topic, element_bytes, index)
+        batch.gateway_presence.setdefault(site, arrived)
 
     def _take_sessions(
         self,

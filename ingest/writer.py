@@ -323,20 +323,19 @@ def _copy_new(
 
     The first write of a transaction needs no savepoint: the whole transaction is rolled back.
     """
-    if conn.info.transaction_status == TransactionStatus.IDLE:
-        try:
-            _copy(conn, table, columns, types, rows)
-        except psycopg.errors.UniqueViolation:
-            conn.rollback()
-            return False
-        return True
-    conn.execute("SAVEPOINT copy_new")
+    savepoint = conn.info.transaction_status != TransactionStatus.IDLE
+    if savepoint:
+        conn.execute("SAVEPOINT copy_new")
     try:
         _copy(conn, table, columns, types, rows)
     except psycopg.errors.UniqueViolation:
-        conn.execute("ROLLBACK TO SAVEPOINT copy_new")
+        if savepoint:
+            conn.execute("ROLLBACK TO SAVEPOINT copy_new")
+        else:
+            conn.rollback()
         return False
-    conn.execute("RELEASE SAVEPOINT copy_new")
+    if savepoint:
+        conn.execute("RELEASE SAVEPOINT copy_new")
     return True
 
 
