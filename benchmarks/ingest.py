@@ -44,7 +44,7 @@ from benchmarks.workload import Workload, build_registry, build_workload
 from cli.services import LocalBroker
 from db.embedded import EmbeddedPostgres, free_port
 from db.migrate import migrate
-from db.registry import upsert_registry
+from db.registry_writes import upsert_registry
 from devices.protocol import batch_topic, item_topic, subscription
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

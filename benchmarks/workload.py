@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from devices.catalog import EQUIPMENT_TYPES
 from devices.codes import make_equipment_code, make_site_code
 from devices.protocol import MAX_PAYLOAD_BYTES
-from devices.registry import EquipmentRow, Registry, SiteRow
+from devices.registry_rows import EquipmentRow, Registry, SiteRow
 
 DEVICE_TIME = timezone(timedelta(hours=8))  # devices in China send local time with its offset
 

@@ -22,8 +22,8 @@ import psycopg
 from cli.services import LocalBroker
 from db.embedded import EmbeddedPostgres, free_port
 from db.migrate import migrate
-from db.registry import import_registry
-from devices.registry import parse_registry_csv
+from db.registry_writes import import_registry
+from devices.registry_rows import parse_registry_csv
 
 _FIGURES = """
 SELECT (SELECT count(*) FROM usage_sessions),

@@ -10,8 +10,8 @@ import click
 from cli.demo import demo
 from cli.verify import verify
 from db.migrate import MigrationError, migrate
-from db.registry import import_registry
-from devices.registry import RegistryImportError, parse_registry_csv
+from db.registry_writes import import_registry
+from devices.registry_rows import RegistryImportError, parse_registry_csv
 from ingest.logs import configure_logging
 from simulators.cli import simulate
 

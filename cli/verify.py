@@ -16,6 +16,7 @@ from typing import Any
 import click
 import psycopg
 
+from devices.codes import site_of
 from devices.protocol import TopicError, parse_topic
 from simulators.ledger import (
     HourlyRow,
@@ -322,7 +323,7 @@ def verify_ledger(
             _compare_hourly("usage_sessions", iter_hourly(directory), cursor, report)
         _compare_faults(conn, directory, wide, report)
         _compare_counts(conn, directory, wide, report)
-        sites = {code[:11] for code in codes}
+        sites = {site_of(code) for code in codes}
         since = datetime.fromisoformat(manifest.get("real_started_at") or manifest["start"])
         since -= timedelta(minutes=1)
         _compare_dead_letters(conn, directory, manifest["topic_root"], sites, since, report)

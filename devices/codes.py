@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-_SITE_RE = re.compile(r"(\d{6})-(\d{4})")
-_EQUIPMENT_RE = re.compile(r"(\d{6})-(\d{4})-(\d{3})-([0-9X])")
+# re.ASCII: \d would also take other scripts' digits (full-width, Arabic-Indic, ...).
+_SITE_RE = re.compile(r"(\d{6})-(\d{4})", re.ASCII)
+_EQUIPMENT_RE = re.compile(r"(\d{6})-(\d{4})-(\d{3})-([0-9X])", re.ASCII)
+SITE_CODE_LENGTH = 11  # AAAAAA-SSSS, the start of every equipment code at the site
 
 
 class CodeError(ValueError):
@@ -60,6 +62,16 @@ class EquipmentCode:
 
     def __str__(self) -> str:
         return f"{self.division}-{self.serial}-{self.item}-{self.check}"
+
+
+def site_of(equipment_code: str) -> str:
+    """The site code of an equipment code (its first 11 characters, `AAAAAA-SSSS`); the code is
+    taken as already checked, so this is as cheap as a slice for ingest's hot path."""
+    return equipment_code[:SITE_CODE_LENGTH]
+
+
+def is_site_code(text: str) -> bool:
+    return _SITE_RE.fullmatch(text) is not None
 
 
 def parse_site_code(text: str) -> SiteCode:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from multiprocessing.process import BaseProcess
 
 import structlog
 
+from devices.codes import is_site_code
 from ingest import handoff
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttSource, Received
@@ -35,7 +35,6 @@ _STOP_WAIT_S = 30.0  # on shutdown, how long the worker may take to commit what 
 _RESTART_BACKOFF_MAX_S = 30.0
 _HEALTHY_AFTER_S = 60.0  # a worker that lived this long resets the restart backoff
 
-_SITE_SHAPE = re.compile(r"\d{6}-\d{4}")
 _MAX_SITES_REMEMBERED = 1_000_000
 
 _ReportHandler = Callable[[handoff.Report], None]
@@ -205,7 +204,7 @@ class IngestService:
         """The worker of a site not seen before: the next in turn, so that sites spread evenly
         however they are numbered. Only sites that are topics' valid shape are remembered (a city
         has thousands at most); anything else is spread by hash."""
-        if not _SITE_SHAPE.fullmatch(site) or len(self._site_workers) >= _MAX_SITES_REMEMBERED:
+        if not is_site_code(site) or len(self._site_workers) >= _MAX_SITES_REMEMBERED:
             return hash(site) % len(self._workers)
         index = len(self._site_workers) % len(self._workers)
         self._site_workers[site] = index

@@ -29,8 +29,8 @@ import structlog
 from devices.protocol import Message
 from ingest.decode import DeadLetter, DecodedBatch, Decoder, usage_message
 from ingest.handoff import Chunk, Incoming, Report
+from ingest.known_codes import KnownCodes
 from ingest.logs import configure_logging
-from ingest.registry import KnownCodes
 from ingest.settings import IngestSettings
 from ingest.writer import (
     PresenceCache,

@@ -1,6 +1,6 @@
 """A city of equipment: generated from parameters or loaded from a registry import file.
 
-The registry CSV of devices.registry is the interchange: `fitmon registry import` loads it too.
+The registry CSV of devices.registry_rows is the interchange: `fitmon registry import` loads it too.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devices.catalog import EQUIPMENT_TYPES
 from devices.codes import make_equipment_code, make_site_code
-from devices.registry import EquipmentRow, Registry, SiteRow, parse_registry_csv, registry_csv
+from devices.registry_rows import EquipmentRow, Registry, SiteRow, parse_registry_csv, registry_csv
 from simulators.config import CityShape
 
 # Share of each catalog kind in a typical Chinese community fitness site (全民健身路径).
@@ -130,7 +130,7 @@ def sorted_city(registry: Registry) -> Registry:
 
 
 def load_city(path: Path) -> Registry:
-    """Read a registry import file; raises devices.registry.RegistryImportError on bad rows."""
+    """Read a registry import file; raises devices.registry_rows.RegistryImportError on bad rows."""
     return sorted_city(parse_registry_csv(path.read_text(encoding="utf-8")))
 
 

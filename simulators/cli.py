@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from devices.registry import Registry
+from devices.registry_rows import Registry
 from simulators.city import generate_city, load_city, write_city
 from simulators.config import PRESETS, CityShape, ConnectionMode, Misbehaviour, SimConfig
 from simulators.runner import Progress, RunOptions, RunResult, run_fleet

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from devices.catalog import FAULT_TYPES
-from devices.registry import Registry
+from devices.registry_rows import Registry
 from simulators import activity as ev
 from simulators import messages
 from simulators.config import ConnectionMode, SimConfig

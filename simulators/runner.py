@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devices.registry import Registry
+from devices.registry_rows import Registry
 from simulators.city import write_city
 from simulators.config import ConnectionMode, SimConfig
 from simulators.delivery import OP_DROP, OP_RETAIN, Emission

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from devices.registry import Registry
+from devices.registry_rows import Registry
 from simulators.config import SimConfig
 from simulators.messages import datetime_of
 from simulators.usage import DAILY, KIND_INDEX

@@ -20,9 +20,9 @@ from typing import TypeVar
 import psycopg
 
 from db.embedded import free_port
-from db.registry import upsert_registry
+from db.registry_writes import upsert_registry
 from devices.codes import make_equipment_code, make_site_code
-from devices.registry import EquipmentRow, Registry, SiteRow
+from devices.registry_rows import EquipmentRow, Registry, SiteRow
 
 T = TypeVar("T")
 

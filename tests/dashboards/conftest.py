@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from devices.codes import make_equipment_code
-from devices.registry import EquipmentRow, Registry, SiteRow
+from devices.registry_rows import EquipmentRow, Registry, SiteRow
 from tests.support import load_registry, new_site_code
 
 # The dashboards count days in Asia/Shanghai (UTC+8): this range is local 2019-03-10 and 03-11.

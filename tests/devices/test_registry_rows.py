@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.registry import RegistryImportError, parse_registry_csv, registry_csv
+from devices.registry_rows import RegistryImportError, parse_registry_csv, registry_csv
 
 HEADER = "site_code,site_name,equipment_code,kind,installed_on,service_life_years\n"
 

@@ -16,7 +16,7 @@ import pytest
 from cli.services import LocalBroker
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
-from devices.registry import Registry
+from devices.registry_rows import Registry
 from tests.support import (
     IngestProcess,
     Publisher,

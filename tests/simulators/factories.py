@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from devices.codes import make_equipment_code, make_site_code
-from devices.registry import EquipmentRow, Registry, SiteRow
+from devices.registry_rows import EquipmentRow, Registry, SiteRow
 from simulators.city import generate_city, sorted_city
 from simulators.config import PRESETS, CityShape, ConnectionMode, Misbehaviour, SimConfig
 from simulators.delivery import Emission

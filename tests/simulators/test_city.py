@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devices.codes import parse_equipment_code
-from devices.registry import parse_registry_csv
+from devices.registry_rows import parse_registry_csv
 from simulators.city import KIND_MIX, generate_city, load_city, write_city
 from simulators.config import CityShape
 from tests.simulators.factories import START, make_city, new_division

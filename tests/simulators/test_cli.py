@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from devices.registry import parse_registry_csv
+from devices.registry_rows import parse_registry_csv
 from simulators.cli import simulate
 from simulators.ledger import read_devices, read_manifest
 

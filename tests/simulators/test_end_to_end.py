@@ -12,7 +12,7 @@ import pytest
 
 from cli.services import LocalBroker
 from cli.verify import VerifyReport, verify_ledger
-from devices.registry import Registry
+from devices.registry_rows import Registry
 from simulators.config import ConnectionMode, Misbehaviour, SimConfig
 from simulators.ledger import read_manifest
 from simulators.runner import RunOptions, RunResult, run_fleet

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from devices.registry import Registry
+from devices.registry_rows import Registry
 
 _UPSERT_SITE = """
 INSERT INTO sites (code, name, address, latitude, longitude)

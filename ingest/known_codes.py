@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from db.registry import known_equipment_codes
+from db.registry_writes import known_equipment_codes
+from devices.codes import site_of
 
 _MAX_REMEMBERED_UNKNOWN = 100_000
 
@@ -30,7 +31,7 @@ class KnownCodes:
 
     def reload(self) -> None:
         self._codes = set(known_equipment_codes(self._conn))
-        self._sites = {code[:11] for code in self._codes}
+        self._sites = {site_of(code) for code in self._codes}
         self._unknown.clear()
 
     def has_equipment(self, code: str) -> bool:

@@ -153,7 +153,7 @@ def validate_registry_rows(rows: Iterable[tuple[int, Mapping[str, str | None]]])
             else (DEFAULT_SERVICE_LIFE_YEARS)
         )
         if life_text is not None:
-            if life_text.isdigit() and 1 <= int(life_text) <= 50:
+            if life_text.isascii() and life_text.isdigit() and 1 <= int(life_text) <= 50:
                 life = int(life_text)
             else:
                 errors.append(
