@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
 
-import psycopg
-from fastapi import APIRouter, Depends, Request
-from psycopg.rows import class_row
-from pydantic import BaseModel
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 
+from api.database import DbConnection
 from api.problems import Problem
+from db.queries.equipment import get_equipment
 from devices.codes import CodeError, parse_equipment_code
 
 router = APIRouter(prefix="/api/v1/equipment", tags=["equipment"])
 
 
 class EquipmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     code: str
     site_code: str
     site_name: str
@@ -29,29 +30,8 @@ class EquipmentOut(BaseModel):
     last_seen_at: datetime | None
 
 
-_GET_EQUIPMENT = """
-SELECT e.code, e.site_code, s.name AS site_name, e.kind, e.model, e.installed_on,
-       e.service_life_years, e.service_status, d.online, d.last_seen_at
-FROM equipment e JOIN sites s ON s.code = e.site_code
-LEFT JOIN device_state d ON d.code = e.code
-WHERE e.code = %s
-"""
-
-
-def get_equipment(conn: psycopg.Connection[Any], code: str) -> EquipmentOut | None:
-    with conn.cursor(row_factory=class_row(EquipmentOut)) as cur:
-        return cur.execute(_GET_EQUIPMENT, (code,)).fetchone()
-
-
-def connection(request: Request) -> Any:
-    with psycopg.connect(request.app.state.settings.database_url.get_secret_value()) as conn:
-        yield conn
-
-
 @router.get("/{code}")
-def read_equipment(
-    code: str, conn: Annotated[psycopg.Connection[Any], Depends(connection)]
-) -> EquipmentOut:
+def read_equipment(code: str, conn: DbConnection) -> EquipmentOut:
     try:
         parse_equipment_code(code)
     except CodeError as exc:
@@ -59,4 +39,4 @@ def read_equipment(
     found = get_equipment(conn, code)
     if found is None:
         raise Problem(404, "Unknown equipment", f"no equipment is registered as {code}")
-    return found
+    return EquipmentOut.model_validate(found)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import psycopg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+log = structlog.get_logger(__name__)
 
 
 class Problem(Exception):
@@ -45,6 +49,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(request, 422, "Invalid request", detail)
 
+    async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Also the pool's timeout (PoolTimeout). The cause names hosts and ports: logged, not sent.
+        log.warning("database unavailable", path=request.url.path, error=str(exc).strip())
+        detail = "the database did not answer in time; try again shortly"
+        return problem_response(request, 503, "Database unavailable", detail)
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(psycopg.OperationalError, on_database_unavailable)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import Field
 
-from pydantic import SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fitmon"
+from db.settings import DatabaseSettings
 
 
-class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FITMON_", extra="ignore")
+class ApiSettings(DatabaseSettings):
+    """The database (FITMON_ENV, FITMON_DATABASE_URL) and where the API listens."""
 
-    env: Literal["dev", "test", "prod"] = "dev"
-    database_url: SecretStr = SecretStr(DEV_DATABASE_URL)
-
-    @model_validator(mode="after")
-    def _refuse_dev_defaults_in_production(self) -> ApiSettings:
-        if self.env == "prod" and self.database_url.get_secret_value() == DEV_DATABASE_URL:
-            raise ValueError("FITMON_DATABASE_URL must be set in production")
-        return self
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65_535)
+    # On SIGTERM or SIGINT, how long requests in progress may take before they are cut off.
+    api_shutdown_timeout_s: int = Field(default=5, gt=0)

@@ -6,34 +6,74 @@ migrations, a simulated city loaded into the registry, ingest, the API, and the 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 import click
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli.services import LocalBroker
+from cli.settings import DemoSettings, given
 from db.embedded import EmbeddedPostgres, free_port
 from db.migrate import migrate
+from db.queries.figures import live_figures
 from db.registry_writes import import_registry
 from devices.registry_rows import parse_registry_csv
 
-_FIGURES = """
-SELECT (SELECT count(*) FROM usage_sessions),
-       (SELECT coalesce(sum(sessions), 0) FROM usage_hourly),
-       (SELECT count(*) FROM fault_events WHERE state = 'raised'),
-       (SELECT count(*) FROM status_reports),
-       (SELECT count(*) FROM dead_letters),
-       (SELECT count(*) FILTER (WHERE online) FROM device_state),
-       (SELECT count(*) FILTER (WHERE NOT online) FROM device_state)
-"""
+# On stop, how long the simulator, the API and ingest may take (each is bounded well under it)
+# before they and what is left of their process groups are killed.
+_CHILD_STOP_S = 12.0
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_FITMON = [sys.executable, "-m", "cli"]  # every process of the chain is a fitmon command
+
+
+class _Stop(Exception):
+    """Ctrl-C or SIGTERM: leave whatever the demo is doing and stop the chain."""
+
+
+class _Output:
+    """The demo's stdout. When its reader has gone (`fitmon demo | tee` and Ctrl-C, or `| head`),
+    writing fails with EPIPE: from then on the demo writes nowhere and stops the chain."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def say(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            click.echo(text)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self.closed = True
+            # Whatever Python still holds for stdout, and the children that share it, now go
+            # nowhere; else the interpreter's last flush fails again on the way out.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """No _Stop between starting a child and remembering it, so that stop() sees every child."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 @dataclass
@@ -42,16 +82,18 @@ class Chain:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
     broker: LocalBroker | None = None
+    out: _Output = field(default_factory=_Output)
 
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the demo only; it stops the children in order
-        )
+        with (self.workdir / f"{name}.log").open("ab") as log, _signals_held():
+            self.processes[name] = subprocess.Popen(
+                command,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Ctrl-C reaches the demo only; it stops the children, each with its own group.
+                start_new_session=True,
+            )
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -60,28 +102,35 @@ class Chain:
                 raise click.ClickException(f"{name} exited with {process.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        for name in ("simulator", "api", "ingest"):
-            process = self.processes.get(name)
-            if process is None or process.poll() is not None:
-                continue
+        """SIGTERM to the simulator, the API and ingest at once; what is left of them and of their
+        process groups (ingest's workers) after _CHILD_STOP_S is killed. Then the broker and the
+        database."""
+        running = [process for process in self.processes.values() if process.poll() is None]
+        for process in running:
             process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _CHILD_STOP_S
+        for process in running:
             try:
-                process.wait(20)
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for process in self.processes.values():
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
         if self.broker is not None:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
 
 
-def _metric(text: str, name: str) -> float:
-    return sum(
-        float(line.rpartition(" ")[2])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#") and line[len(name)] in "{ "
-    )
+def _metrics(text: str) -> defaultdict[str, float]:
+    """Prometheus text as sample name -> value, summed over the samples' labels."""
+    totals: defaultdict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] += sample.value
+    return totals
 
 
 def _scrape(metrics_port: int) -> str:
@@ -99,8 +148,8 @@ def _ensure_database(server: EmbeddedPostgres) -> str:
 
 
 @click.command()
-@click.option("--database-url", envvar="FITMON_DATABASE_URL", help="Use this PostgreSQL.")
-@click.option("--broker-url", envvar="FITMON_MQTT_URL", help="Use this MQTT broker (mqtt://h:p).")
+@click.option("--database-url", help="Use this PostgreSQL (default: $FITMON_DATABASE_URL).")
+@click.option("--broker-url", help="Use this MQTT broker, mqtt://h:p (default: $FITMON_MQTT_URL).")
 @click.option("--preset", default="small", show_default=True, help="Simulator preset.")
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--days", default=1.0, show_default=True, help="Days of history to replay.")
@@ -123,22 +172,30 @@ def demo(
     workdir: Path,
 ) -> None:
     """Run the whole chain on embedded defaults and print what is happening."""
+    settings = DemoSettings(**given(database_url=database_url, mqtt_url=broker_url))
     workdir.mkdir(parents=True, exist_ok=True)
     chain = Chain(workdir)
-    stopping = False
 
-    def on_signal(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise _Stop(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    def on_signal_while_stopping(signum: int, frame: FrameType | None) -> None:
+        pass  # stopping is under way, and bounded
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     try:
-        _run(chain, database_url, broker_url, preset, seed, days, speed, duration, lambda: stopping)
+        url = settings.database_url.get_secret_value() if settings.database_url else None
+        _run(chain, url, settings.mqtt_url, preset, seed, days, speed, duration)
+    except _Stop:
+        pass
     finally:
-        click.echo("stopping: simulator, api, ingest, broker, database ...")
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, on_signal_while_stopping)
+        # The children first: nothing here may end the demo before they are stopped.
+        chain.out.say("stopping: simulator, api, ingest, broker, database ...")
         chain.stop()
-        click.echo("stopped cleanly.")
+        chain.out.say("stopped cleanly.")
 
 
 def _run(
@@ -150,48 +207,36 @@ def _run(
     days: float,
     speed: float,
     duration: float | None,
-    stopping: Any,
 ) -> None:
-    workdir = chain.workdir
+    workdir, say = chain.workdir, chain.out.say
     if database_url is None:
         chain.postgres = EmbeddedPostgres(workdir / "postgres")
         chain.postgres.start()
         database_url = _ensure_database(chain.postgres)
-        click.echo(f"database   embedded PostgreSQL  {database_url}")
+        say(f"database   embedded PostgreSQL  {database_url}")
     else:
-        click.echo(f"database   {database_url}")
+        say(f"database   {database_url}")
     mqtt5 = "5"
     if broker_url is None:
         chain.broker = LocalBroker(workdir / "broker")
         chain.broker.start()
         broker_url = chain.broker.url
         mqtt5 = "5" if chain.broker.supports_mqtt5 else "3.1.1"
-        click.echo(f"broker     embedded {chain.broker.kind}  {broker_url}")
+        say(f"broker     embedded {chain.broker.kind}  {broker_url}")
     else:
-        click.echo(f"broker     {broker_url}")
+        say(f"broker     {broker_url}")
     applied = migrate(database_url)
-    click.echo(f"migrations {len(applied)} applied")
+    say(f"migrations {len(applied)} applied")
 
     city = workdir / "city.csv"
     ledger = workdir / "ledger"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "simulate",
-            "city",
-            "--preset",
-            preset,
-            "--seed",
-            str(seed),
-            "--out",
-            str(city),
-        ],
+        [*_FITMON, "simulate", "city", "--preset", preset, "--seed", str(seed), "--out", str(city)],
         check=True,
+        stdout=subprocess.DEVNULL,
     )
     sites, items = import_registry(database_url, parse_registry_csv(city.read_text("utf-8")))
-    click.echo(f"registry   {sites} sites, {items} items imported from {city}")
+    say(f"registry   {sites} sites, {items} items imported from {city}")
 
     metrics_port, api_port = free_port(), free_port()
     env = {
@@ -202,30 +247,14 @@ def _run(
         "FITMON_MQTT_CLIENT_ID": "fitmon-demo-ingest",
         "FITMON_OFFLINE_CHECK_S": "5",
     }
-    chain.spawn("ingest", [sys.executable, "-m", "ingest"], env)
-    chain.spawn(
-        "api",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(api_port),
-        ],
-        env,
-    )
+    chain.spawn("ingest", [*_FITMON, "ingest"], env)
+    chain.spawn("api", [*_FITMON, "api", "--host", "127.0.0.1", "--port", str(api_port)], env)
     _wait_for_ingest(chain, metrics_port)
     # Accelerated replay of the last `days` days, so the store fills with a believable history.
     chain.spawn(
         "simulator",
         [
-            sys.executable,
-            "-m",
-            "cli",
+            *_FITMON,
             "simulate",
             "run",
             "--city",
@@ -234,8 +263,6 @@ def _run(
             preset,
             "--seed",
             str(seed),
-            "--broker",
-            broker_url,
             "--mqtt-protocol",
             mqtt5,
             "--days",
@@ -249,7 +276,7 @@ def _run(
         env,
     )
     first_code = parse_registry_csv(city.read_text("utf-8")).equipment[0].code
-    click.echo(f"""
+    say(f"""
 where to look
   metrics    http://127.0.0.1:{metrics_port}/metrics
   api        http://127.0.0.1:{api_port}/api/v1/equipment/{first_code}
@@ -257,7 +284,7 @@ where to look
   ledger     {ledger}  (check it: fitmon verify {ledger} --database-url {database_url})
   Ctrl-C stops everything.
 """)
-    _report_until_stopped(chain, metrics_port, database_url, duration, stopping, ledger)
+    _report_until_stopped(chain, metrics_port, database_url, duration, ledger)
 
 
 def _wait_for_ingest(chain: Chain, metrics_port: int) -> None:
@@ -265,8 +292,7 @@ def _wait_for_ingest(chain: Chain, metrics_port: int) -> None:
     while time.monotonic() < deadline:
         chain.check_alive()
         try:
-            text = _scrape(metrics_port)
-            if _metric(text, "fitmon_ingest_connected") == 1:
+            if _metrics(_scrape(metrics_port))["fitmon_ingest_connected"] == 1:
                 return
         except OSError:
             pass
@@ -279,30 +305,30 @@ def _report_until_stopped(
     metrics_port: int,
     database_url: str,
     duration: float | None,
-    stopping: Any,
     ledger: Path,
 ) -> None:
     started = time.monotonic()
     verified = False
     last_received, last_at = 0.0, started
-    click.echo("  time  recv/s  received  stored  dupes  dead  | sessions  faults  online offline")
-    while not stopping() and (duration is None or time.monotonic() - started < duration):
+    say = chain.out.say
+    say("  time  recv/s  received  stored  dupes  dead  | sessions  faults  online offline")
+    while not chain.out.closed and (duration is None or time.monotonic() - started < duration):
         time.sleep(min(5.0, max(0.5, (duration or 5.0) / 10)))
         chain.check_alive()
-        text = _scrape(metrics_port)
-        received = _metric(text, "fitmon_ingest_messages_received_total")
+        metrics = _metrics(_scrape(metrics_port))
+        received = metrics["fitmon_ingest_messages_received_total"]
         now = time.monotonic()
         rate = (received - last_received) / (now - last_at)
         last_received, last_at = received, now
         with psycopg.connect(database_url) as conn:
-            row = conn.execute(_FIGURES).fetchone()
-        assert row is not None
-        sessions, _, faults, _, dead, online, offline = row
-        click.echo(
+            figures = live_figures(conn)
+        say(
             f"{now - started:6.0f}  {rate:6.0f}  {received:8.0f}  "
-            f"{_metric(text, 'fitmon_ingest_messages_stored_total'):6.0f}  "
-            f"{_metric(text, 'fitmon_ingest_messages_duplicate_total'):5.0f}  {dead:4d}  | "
-            f"{sessions:8d}  {faults:6d}  {online:6d}  {offline:7d}"
+            f"{metrics['fitmon_ingest_messages_stored_total']:6.0f}  "
+            f"{metrics['fitmon_ingest_messages_duplicate_total']:5.0f}  "
+            f"{figures.dead_letters:4d}  | {figures.usage_sessions:8d}  "
+            f"{figures.faults_raised:6d}  {figures.devices_online:6d}  "
+            f"{figures.devices_offline:7d}"
         )
         simulator = chain.processes["simulator"]
         if not verified and simulator.poll() is not None:
@@ -314,28 +340,21 @@ def _verify_when_drained(
     chain: Chain, metrics_port: int, database_url: str, ledger: Path, returncode: int
 ) -> None:
     """The replay is over: once ingest has committed everything, check the store against it."""
+    say = chain.out.say
     if returncode != 0:
-        click.echo(f"simulator exited with {returncode}; see {chain.workdir}/simulator.log")
+        say(f"simulator exited with {returncode}; see {chain.workdir}/simulator.log")
         return
     for _ in range(120):
-        text = _scrape(metrics_port)
-        if _metric(text, "fitmon_ingest_queue_depth") == 0:
+        if _metrics(_scrape(metrics_port))["fitmon_ingest_queue_depth"] == 0:
             break
         time.sleep(0.5)
     time.sleep(2 * 0.05 + 1)  # one more batch window for the last messages to commit
-    click.echo("the replay is over; checking the store against the simulator's ledger:")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "verify",
-            str(ledger),
-            "--database-url",
-            database_url,
-            "--limit",
-            "10",
-        ],
+    say("the replay is over; checking the store against the simulator's ledger:")
+    result = subprocess.run(
+        [*_FITMON, "verify", str(ledger), "--database-url", database_url, "--limit", "10"],
         check=False,
+        capture_output=True,
+        text=True,
     )
-    click.echo("figures go on; Ctrl-C stops everything.")
+    say((result.stdout + result.stderr).rstrip())
+    say("figures go on; Ctrl-C stops everything.")

@@ -1,26 +1,32 @@
-"""`fitmon`: migrate, import the registry, run ingest, run the demo, simulate and verify."""
+"""`fitmon`: migrate, import the registry, run ingest or the API, the demo, simulate, verify."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from cli.demo import demo
+from cli.settings import given
 from cli.verify import verify
 from db.migrate import MigrationError, migrate
 from db.registry_writes import import_registry
+from db.settings import DatabaseSettings
 from devices.registry_rows import RegistryImportError, parse_registry_csv
 from ingest.logs import configure_logging
 from simulators.cli import simulate
 
 DATABASE_URL = click.option(
     "--database-url",
-    envvar="FITMON_DATABASE_URL",
-    required=True,
-    help="PostgreSQL URL (env FITMON_DATABASE_URL).",
+    help="PostgreSQL URL (default: $FITMON_DATABASE_URL, else the development database).",
 )
+
+
+def _database_url(database_url: str | None) -> str:
+    settings = DatabaseSettings(**given(database_url=database_url))
+    return settings.database_url.get_secret_value()
 
 
 @click.group()
@@ -30,11 +36,11 @@ def fitmon() -> None:
 
 @fitmon.command("migrate")
 @DATABASE_URL
-def migrate_command(database_url: str) -> None:
+def migrate_command(database_url: str | None) -> None:
     """Apply pending database migrations (TimescaleDB ones where the extension exists)."""
     configure_logging("console")
     try:
-        applied = migrate(database_url)
+        applied = migrate(_database_url(database_url))
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{len(applied)} migration(s) applied")
@@ -48,7 +54,7 @@ def registry() -> None:
 @registry.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @DATABASE_URL
-def registry_import(csv_file: Path, database_url: str) -> None:
+def registry_import(csv_file: Path, database_url: str | None) -> None:
     """Import sites and items from a CSV file: all rows or none, every bad cell reported."""
     try:
         parsed = parse_registry_csv(csv_file.read_text(encoding="utf-8"))
@@ -57,16 +63,35 @@ def registry_import(csv_file: Path, database_url: str) -> None:
     except RegistryImportError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    sites, items = import_registry(database_url, parsed)
+    sites, items = import_registry(_database_url(database_url), parsed)
     click.echo(f"imported {sites} site(s) and {items} item(s) from {csv_file}")
 
 
 @fitmon.command("ingest")
-def ingest_command() -> None:
-    """Run the ingest process (settings from FITMON_* environment variables)."""
+@DATABASE_URL
+@click.option("--mqtt-url", help="the broker (default: $FITMON_MQTT_URL)")
+@click.option("--metrics-port", type=int, help="default: $FITMON_METRICS_PORT, else 9108")
+def ingest_command(
+    database_url: str | None, mqtt_url: str | None, metrics_port: int | None
+) -> None:
+    """Run the ingest process (the rest of its settings from FITMON_* environment variables)."""
     from ingest.main import main as ingest_main  # noqa: PLC0415 - heavy imports only when used
 
-    ingest_main()
+    ingest_main(given(database_url=database_url, mqtt_url=mqtt_url, metrics_port=metrics_port))
+
+
+@fitmon.command("api")
+@DATABASE_URL
+@click.option("--host", help="default: $FITMON_API_HOST, else 127.0.0.1")
+@click.option("--port", type=int, help="default: $FITMON_API_PORT, else 8000")
+def api_command(database_url: str | None, host: str | None, port: int | None) -> None:
+    """Run the API (the rest of its settings from FITMON_* environment variables)."""
+    # Nothing imports api (the import contract): the API is its own process, `python -m api`,
+    # which reads ApiSettings; this command becomes that process, with the options as overrides.
+    overrides = given(FITMON_DATABASE_URL=database_url, FITMON_API_HOST=host, FITMON_API_PORT=port)
+    os.environ.update({name: str(value) for name, value in overrides.items()})
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "api"])  # noqa: S606 - no shell: an argv
 
 
 fitmon.add_command(demo)

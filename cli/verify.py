@@ -16,6 +16,18 @@ from typing import Any
 import click
 import psycopg
 
+from cli.settings import given
+from cli.verify_reads import (
+    CountedTable,
+    StoredHour,
+    dead_letters_under,
+    messages_per_code,
+    missing_equipment,
+    offline_marks,
+    stored_faults,
+    stored_hours,
+)
+from db.settings import DatabaseSettings
 from devices.codes import site_of
 from devices.protocol import TopicError, parse_topic
 from simulators.ledger import (
@@ -29,39 +41,6 @@ from simulators.ledger import (
 )
 
 _MARGIN = timedelta(days=1)  # clock skew and late delivery move device times this little
-
-_MISSING_EQUIPMENT = """
-SELECT c FROM unnest(%(codes)s::text[]) AS c
-WHERE NOT EXISTS (SELECT 1 FROM equipment e WHERE e.code = c) ORDER BY c
-"""
-_HOURLY = """
-SELECT code, hour, sessions, reps, duration_s, energy_wh FROM usage_hourly
-WHERE code = ANY(%(codes)s) AND hour >= %(start)s AND hour < %(end)s
-ORDER BY hour, code COLLATE "C"
-"""
-_SESSIONS_BY_HOUR = """
-SELECT code, date_trunc('hour', started_at, 'UTC') AS hour, count(*), sum(reps), sum(duration_s),
-       coalesce(sum(energy_wh), 0)
-FROM usage_sessions
-WHERE code = ANY(%(codes)s) AND started_at >= %(start)s AND started_at < %(end)s
-GROUP BY 1, 2 ORDER BY 2, code COLLATE "C"
-"""
-_FAULTS = """
-SELECT code, boot, seq, ts, fault, severity, state, detail FROM fault_events
-WHERE code = ANY(%(codes)s) AND ts >= %(start)s AND ts < %(end)s
-"""
-_COUNT_PER_CODE = """
-SELECT code, count(*) FROM {table}
-WHERE code = ANY(%(codes)s) AND ts >= %(start)s AND ts < %(end)s GROUP BY code
-"""
-_DEAD_LETTERS = r"""
-SELECT topic, encode(sha256(payload), 'hex'), received_at FROM dead_letters
-WHERE topic LIKE %(pattern)s ESCAPE '\'
-"""
-_OFFLINE_MARKS = """
-SELECT code, at FROM device_presence
-WHERE code = ANY(%(codes)s) AND NOT online AND at >= %(start)s AND at < %(end)s ORDER BY code, at
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +114,14 @@ def _hourly_tuple(row: HourlyRow) -> tuple[int, int, float, float]:
 def _compare_hourly(
     check: str,
     ledger: Iterator[HourlyRow],
-    stored: Iterable[tuple[Any, ...]],
+    stored: Iterable[StoredHour],
     report: VerifyReport,
 ) -> None:
     """Merge two streams sorted by (hour, code): constant memory for a month of a city."""
     mine = next(ledger, None)
     compared = 0
-    for code, hour, sessions, reps, duration, energy in stored:
+    for row in stored:
+        code, hour = row.code, row.hour
         key = (hour, code)
         while mine is not None and (mine.hour, mine.code) < key:
             report.differences.append(
@@ -153,7 +133,12 @@ def _compare_hourly(
                 )
             )
             mine = next(ledger, None)
-        found = (int(sessions), int(reps), float(duration), float(energy or 0.0))
+        found = (
+            int(row.sessions),
+            int(row.reps),
+            float(row.duration_s),
+            float(row.energy_wh or 0.0),
+        )
         if mine is not None and (mine.hour, mine.code) == key:
             expected = _hourly_tuple(mine)
             compared += 1
@@ -186,19 +171,25 @@ def _compare_faults(
     conn: psycopg.Connection[Any], directory: Path, params: dict[str, Any], report: VerifyReport
 ) -> None:
     expected = {(f.code, f.boot, f.seq): f for f in read_faults(directory)}
-    stored = {(r[0], r[1], r[2]): r for r in conn.execute(_FAULTS, params)}
+    stored = {(r.code, r.boot, r.seq): r for r in stored_faults(conn, params)}
     for key, fault in expected.items():
         row = stored.get(key)
         name = f"{key[0]} boot {key[1]} seq {key[2]}"
         want = (fault.ts, fault.fault, fault.severity, fault.state, fault.detail)
         if row is None:
             report.differences.append(Difference("faults", name, str(want[1:4]), "nothing"))
-        elif tuple(row[3:]) != want:
-            report.differences.append(Difference("faults", name, str(want), str(tuple(row[3:]))))
+            continue
+        found = (row.ts, row.fault, row.severity, row.state, row.detail)
+        if found != want:
+            report.differences.append(Difference("faults", name, str(want), str(found)))
     for key in stored.keys() - expected.keys():
+        row = stored[key]
         report.differences.append(
             Difference(
-                "faults", f"{key[0]} boot {key[1]} seq {key[2]}", "nothing", str(stored[key][4:7])
+                "faults",
+                f"{key[0]} boot {key[1]} seq {key[2]}",
+                "nothing",
+                str((row.fault, row.severity, row.state)),
             )
         )
     report.checked["faults"] = len(expected)
@@ -208,13 +199,14 @@ def _compare_counts(
     conn: psycopg.Connection[Any], directory: Path, params: dict[str, Any], report: VerifyReport
 ) -> None:
     devices = read_devices(directory)
-    for check, table, attribute in (
+    counted: tuple[tuple[str, CountedTable, str], ...] = (
         ("births", "device_births", "births"),
         ("heartbeats", "status_reports", "statuses"),
-    ):
-        stored = dict(conn.execute(_COUNT_PER_CODE.format(table=table), params).fetchall())
+    )
+    for check, table, attribute in counted:
+        stored = messages_per_code(conn, table, params)
         for device in devices:
-            want, got = getattr(device, attribute), int(stored.get(device.code, 0))
+            want, got = getattr(device, attribute), stored.get(device.code, 0)
             if want != got:
                 report.differences.append(Difference(check, device.code, str(want), str(got)))
         report.checked[check] = len(devices)
@@ -230,15 +222,19 @@ def _compare_dead_letters(
 ) -> None:
     bad = read_bad(directory)
     expected = {(b.topic, b.sha256): b for b in bad}
-    pattern = root.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "/%"
     found: set[tuple[str, str]] = set()
-    for topic, digest, received_at in conn.execute(_DEAD_LETTERS, {"pattern": pattern}):
-        key = (topic, digest)
+    for letter in dead_letters_under(conn, root):
+        key = (letter.topic, letter.sha256)
         if key in expected:
             found.add(key)
-        elif received_at >= since and _site_of(topic, root) in sites:
+        elif letter.received_at >= since and _site_of(letter.topic, root) in sites:
             report.differences.append(
-                Difference("dead_letters", topic, "no bad message", f"dead letter {digest[:12]}")
+                Difference(
+                    "dead_letters",
+                    letter.topic,
+                    "no bad message",
+                    f"dead letter {letter.sha256[:12]}",
+                )
             )
     for key, b in expected.items():
         if key not in found:
@@ -269,8 +265,8 @@ def _compare_offline(
     """Count ledger outages long enough for fitmon to notice, and those it marked offline."""
     periods = read_offline(directory)
     marks: dict[str, list[datetime]] = {}
-    for code, at in conn.execute(_OFFLINE_MARKS, params):
-        marks.setdefault(code, []).append(at)
+    for mark in offline_marks(conn, params):
+        marks.setdefault(mark.code, []).append(mark.at)
     tolerance = timedelta(seconds=tolerance_s)
     shortest = timedelta(seconds=detect_after_s + tolerance_s)
     noticeable = [p for p in periods if p.end - p.start >= shortest]
@@ -308,19 +304,13 @@ def verify_ledger(
     # One read-only transaction: a consistent snapshot, and server-side cursors need one.
     with psycopg.connect(database_url) as conn:
         conn.read_only = True
-        missing = [r[0] for r in conn.execute(_MISSING_EQUIPMENT, {"codes": codes})]
-        for code in missing:
+        for code in missing_equipment(conn, codes):
             report.differences.append(
                 Difference("registry", code, "in the city", "unknown (import city.csv first)")
             )
-        with conn.cursor(name="verify_hourly") as cursor:
-            cursor.itersize = 10_000
-            cursor.execute(_HOURLY, hours)
-            _compare_hourly("usage_hourly", iter_hourly(directory), cursor, report)
-        with conn.cursor(name="verify_sessions") as cursor:
-            cursor.itersize = 10_000
-            cursor.execute(_SESSIONS_BY_HOUR, hours)
-            _compare_hourly("usage_sessions", iter_hourly(directory), cursor, report)
+        for source in ("usage_hourly", "usage_sessions"):
+            stored = stored_hours(conn, source, hours)
+            _compare_hourly(source, iter_hourly(directory), stored, report)
         _compare_faults(conn, directory, wide, report)
         _compare_counts(conn, directory, wide, report)
         sites = {site_of(code) for code in codes}
@@ -343,9 +333,7 @@ def verify_ledger(
 @click.argument("ledger_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--database-url",
-    envvar="FITMON_DATABASE_URL",
-    required=True,
-    help="fitmon's database (default: $FITMON_DATABASE_URL)",
+    help="fitmon's database (default: $FITMON_DATABASE_URL, else the development database)",
 )
 @click.option("--limit", default=50, show_default=True, help="differences to print at most")
 @click.option(
@@ -364,14 +352,15 @@ def verify_ledger(
 )
 def verify(
     ledger_dir: Path,
-    database_url: str,
+    database_url: str | None,
     limit: int,
     offline_tolerance_s: float,
     silence_heartbeats: int,
 ) -> None:
     """Compare a simulator run's LEDGER_DIR with what fitmon stored; exit 1 on any difference."""
+    settings = DatabaseSettings(**given(database_url=database_url))
     report = verify_ledger(
-        database_url,
+        settings.database_url.get_secret_value(),
         ledger_dir,
         offline_tolerance_s=offline_tolerance_s,
         silence_heartbeats=silence_heartbeats,

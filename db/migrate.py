@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -71,50 +73,77 @@ def timescale_available(conn: psycopg.Connection[Any]) -> bool:
     return row is not None
 
 
+_HOW_TO_ENABLE = (
+    "add timescaledb to shared_preload_libraries in postgresql.conf, restart PostgreSQL and run "
+    "`fitmon migrate` again: the .timescale.sql migrations are applied then"
+)
+
+
 def _create_timescale_extension(conn: psycopg.Connection[Any]) -> bool:
-    """Create the extension; False (with a warning) where it is installed but not preloaded."""
+    """Create the extension; False (with a warning) where it is installed but cannot be enabled.
+
+    TimescaleDB that is not in shared_preload_libraries refuses CREATE EXTENSION with a FATAL
+    error, which ends the session: the caller must then go on with a new connection.
+    """
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     except psycopg.Error as exc:
         log.warning(
             "TimescaleDB is installed but cannot be enabled; continuing on plain PostgreSQL",
+            to_enable=_HOW_TO_ENABLE,
             error=str(exc).strip(),
         )
         return False
     return True
 
 
-def migrate(conninfo: str) -> list[Migration]:
-    """Apply pending migrations; returns those applied. Refuses if an applied file changed."""
-    applied_now: list[Migration] = []
+@contextmanager
+def _locked_connection(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection holding the migration lock; the lock ends with the session."""
     # No prepared statements: they outlive a migration on poolers and single-session servers.
     with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            conn.execute(_CREATE_TABLE)
-            has_timescale = timescale_available(conn) and _create_timescale_extension(conn)
-            rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-            applied = {int(version): str(checksum) for version, checksum in rows}
-            for migration in load_migrations():
-                if migration.version in applied:
-                    if applied[migration.version] != migration.checksum:
-                        raise MigrationError(
-                            f"migration {migration.version:04d}_{migration.name} changed after it "
-                            "was applied; add a new migration instead of editing an applied one"
-                        )
-                    continue
-                if migration.timescale_only and not has_timescale:
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) "
-                        "VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
-                log.info("migration applied", version=migration.version, name=migration.name)
-                applied_now.append(migration)
+            yield conn
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _apply_pending(conn: psycopg.Connection[Any], *, has_timescale: bool) -> list[Migration]:
+    applied_now: list[Migration] = []
+    rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+    applied = {int(version): str(checksum) for version, checksum in rows}
+    for migration in load_migrations():
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                raise MigrationError(
+                    f"migration {migration.version:04d}_{migration.name} changed after it "
+                    "was applied; add a new migration instead of editing an applied one"
+                )
+            continue
+        if migration.timescale_only and not has_timescale:
+            continue
+        with conn.transaction():
+            conn.execute(migration.sql.encode())
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+        log.info("migration applied", version=migration.version, name=migration.name)
+        applied_now.append(migration)
     return applied_now
+
+
+def migrate(conninfo: str) -> list[Migration]:
+    """Apply pending migrations; returns those applied. Refuses if an applied file changed."""
+    with _locked_connection(conninfo) as conn:
+        conn.execute(_CREATE_TABLE)
+        has_timescale = timescale_available(conn) and _create_timescale_extension(conn)
+        if not conn.closed:
+            return _apply_pending(conn, has_timescale=has_timescale)
+    # The failed CREATE EXTENSION ended the session and with it the lock: take both anew.
+    # Another runner may have migrated meanwhile; _apply_pending reads the applied list afresh.
+    with _locked_connection(conninfo) as conn:
+        return _apply_pending(conn, has_timescale=False)

@@ -53,7 +53,3 @@ def upsert_registry(conn: psycopg.Connection[Any], registry: Registry) -> tuple[
 def import_registry(conninfo: str, registry: Registry) -> tuple[int, int]:
     with psycopg.connect(conninfo) as conn, conn.transaction():
         return upsert_registry(conn, registry)
-
-
-def known_equipment_codes(conn: psycopg.Connection[Any]) -> frozenset[str]:
-    return frozenset(str(row[0]) for row in conn.execute("SELECT code FROM equipment"))

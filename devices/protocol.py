@@ -1,12 +1,14 @@
-"""Device protocol v1: topic grammar and payload models (PROTOCOL.md).
+"""Device protocol v1: topic grammar and payload models (docs/protocol.md).
 
 Unknown extra fields are ignored so that compatible v1 extensions never break ingest; every field
-PROTOCOL.md names is checked strictly (no string-to-number coercion).
+the protocol names is checked strictly (no string-to-number coercion) and within limits that its
+database column can hold exactly (docs/protocol.md, "Limits"), so what validates can be stored
+as sent.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Final, Literal, NotRequired
 
@@ -44,6 +46,8 @@ __all__ = [
     "ITEM_ADAPTER",
     "MAX_FUTURE_SKEW",
     "MAX_PAYLOAD_BYTES",
+    "MAX_REPORT_DELAY",
+    "MIN_DEVICE_TIME",
     "MODEL_BY_KIND",
     "PROTOCOL_VERSION",
     "USAGE_BATCH_ADAPTER",
@@ -71,6 +75,15 @@ PROTOCOL_VERSION: Final = 1
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 MAX_SESSION_SECONDS: Final = 4 * 3600
+# fitmon: the limits below are fitmon's (docs/protocol.md, "Limits"): each keeps a value within
+# what its column holds exactly, or refuses what no working device sends.
+INT32_MAX: Final = 2**31 - 1  # PostgreSQL integer
+INT64_MAX: Final = 2**63 - 1  # PostgreSQL bigint
+# The earliest device time taken: a clock that was never set reports 1970 or 2000.
+MIN_DEVICE_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
+# How long before the message that reports it a session may have started: a device keeps
+# sessions while it cannot send, but not for years.
+MAX_REPORT_DELAY: Final = timedelta(days=30)
 
 
 # Every message carries its code and a fleet repeats the same codes all day: remember the valid
@@ -85,19 +98,35 @@ def _checked_code(value: str) -> str:
 EquipmentCodeStr = Annotated[str, AfterValidator(_checked_code)]
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000), which text cannot hold")
+    return value
+
+
+# Free text: PostgreSQL text holds any Unicode but NUL; JSON parsing already refuses a lone
+# surrogate (not UTF-8).
+Text = Annotated[str, AfterValidator(_no_nul)]
+Counter64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+DeviceTime = Annotated[AwareDatetime, Field(ge=MIN_DEVICE_TIME)]
+
+# Numbers must be finite: JSON has no NaN or infinity, but 1e400 parses to infinity.
+_CONFIG = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=False)
+
+
 class _Message(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = _CONFIG
 
     v: Literal[1]
     code: EquipmentCodeStr
-    boot: int = Field(ge=0)
-    seq: int = Field(ge=0)
-    ts: AwareDatetime
+    boot: Counter64
+    seq: Counter64
+    ts: DeviceTime
 
 
 class Birth(_Message):
-    fw: str = Field(min_length=1, max_length=64)
-    model: str = Field(min_length=1, max_length=64)
+    fw: Text = Field(min_length=1, max_length=64)
+    model: Text = Field(min_length=1, max_length=64)
     kind: str
     heartbeat_s: int = Field(gt=0, le=86_400)
 
@@ -115,12 +144,13 @@ class Status(_Message):
 
 
 class Usage(_Message):
-    started_at: AwareDatetime
+    started_at: DeviceTime
     duration_s: float = Field(gt=0, le=MAX_SESSION_SECONDS)
-    reps: int = Field(ge=0)
-    energy_wh: float | None = Field(default=None, ge=0)
-    avg_cadence_rpm: float | None = Field(default=None, ge=0)
-    max_load_kg: float | None = Field(default=None, ge=0)
+    reps: int = Field(ge=0, le=INT32_MAX)
+    # Bounds past what a person can do in a 4-hour session: a value beyond is a broken sensor.
+    energy_wh: float | None = Field(default=None, ge=0, le=5_000)
+    avg_cadence_rpm: float | None = Field(default=None, ge=0, le=1_000)
+    max_load_kg: float | None = Field(default=None, ge=0, le=1_000)
 
 
 def _known_fault(value: str) -> str:
@@ -133,17 +163,17 @@ class Fault(_Message):
     fault: Annotated[str, AfterValidator(_known_fault)]
     severity: Severity
     state: Literal["raised", "cleared"]
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: Text | None = Field(default=None, max_length=1000)
 
 
 class Will(BaseModel):
-    """The last-will payload: `{"v":1,"online":false,"boot":<boot>}` (PROTOCOL.md, Transport)."""
+    """The last-will payload `{"v":1,"online":false,"boot":<boot>}` (docs/protocol.md)."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = _CONFIG
 
     v: Literal[1]
     online: Literal[False]
-    boot: int = Field(ge=0)
+    boot: Counter64
 
 
 Message = Birth | Status | Usage | Fault
@@ -224,7 +254,9 @@ def fields_of(model: type[_Message]) -> Any:
     typed = make_typed_dict(f"{model.__name__}Fields", fields)
     config = model.model_config
     typed.__pydantic_config__ = ConfigDict(
-        strict=config.get("strict", False), extra=config.get("extra", "ignore")
+        strict=config.get("strict", False),
+        extra=config.get("extra", "ignore"),
+        allow_inf_nan=config.get("allow_inf_nan", True),
     )
     return typed
 
@@ -237,5 +269,5 @@ USAGE_BATCH_ADAPTER: Final[TypeAdapter[list[dict[str, Any]]]] = TypeAdapter(list
 
 
 def too_far_ahead(moment: datetime, now: datetime) -> bool:
-    """PROTOCOL.md: a timestamp more than 5 minutes in the future is refused."""
+    """docs/protocol.md: a timestamp more than 5 minutes in the future is refused."""
     return moment - now > MAX_FUTURE_SKEW

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from devices.codes import site_of
 from devices.protocol import (
     BATCH_ADAPTER,
     ITEM_ADAPTER,
     MAX_FUTURE_SKEW,
     MAX_PAYLOAD_BYTES,
+    MAX_REPORT_DELAY,
     MODEL_BY_KIND,
     USAGE_BATCH_ADAPTER,
     Birth,
@@ -27,131 +29,54 @@ from devices.protocol import (
     Usage,
     Will,
     parse_topic,
-    too_far_ahead,
 )
-from ingest.handoff import Incoming
-
-_MAX_FUTURE_SKEW_US = MAX_FUTURE_SKEW // timedelta(microseconds=1)
+from ingest.decoded import (
+    HOUR_US,
+    PG_EPOCH_HOUR,
+    BirthRow,
+    DeadLetter,
+    DecodedBatch,
+    FaultRow,
+    StatusRow,
+    Traffic,
+    UsageRow,
+    WillEvent,
+    pg_micros,
+)
+from ingest.json_items import NotAnArray, split_json_array
 
 # A fleet publishes on a few topics per item, over and over: parse each once (its check character
 # is pure-Python arithmetic). Only valid topics are cached, about 320 bytes each (10 MB at most);
 # a bad one raises TopicError every time.
 _parse_topic = lru_cache(maxsize=32_768)(parse_topic)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    topic: str
-    payload: bytes
-    received_at: datetime
-    category: str  # a short label for metrics: bad_topic, oversized, not_utf8, malformed_json, ...
-    reason: str  # what was wrong, with the value, for the people reading dead letters
-    code: str | None = None
-
-
-@dataclass(slots=True)
-class WillEvent:
-    site: str
-    code: str | None  # None: the site gateway's will
-    boot: int
-    received_at: datetime
-
-
-# A usage session as the row ingest stores: the fields of Usage, then its arrival. Its device
-# times, ts and started_at, are microseconds since 2000-01-01 UTC (pg_micros), the binary form
-# of a PostgreSQL timestamptz: the writer sends them as they are, since having psycopg dump a
-# datetime whose time zone was read from JSON costs more than the rest of the row.
-USAGE_ROW_FIELDS = (
-    "code",
-    "boot",
-    "seq",
-    "ts",
-    "started_at",
-    "duration_s",
-    "reps",
-    "energy_wh",
-    "avg_cadence_rpm",
-    "max_load_kg",
-    "received_at",
-)
-UsageRow = tuple[Any, ...]
-
+_new_row = tuple.__new__  # builds a UsageRow at half what its keyword-checking __new__ costs
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_PG_EPOCH_S = 946_684_800
 _MICROSECOND = timedelta(microseconds=1)
-_HOUR_US = 3_600_000_000
-_PG_EPOCH_HOUR = _PG_EPOCH_S // 3600
+_SKEW_US = MAX_FUTURE_SKEW // _MICROSECOND
+_DELAY_US = MAX_REPORT_DELAY // _MICROSECOND
 _NONE_YET = -(1 << 63)
 
 
-def pg_micros(moment: datetime) -> int:
-    """`moment` as microseconds since 2000-01-01 UTC. Ingest checks and sums device times in
-    this unit too: it is exact, and cheaper to reach than a datetime's timestamp()."""
-    return (moment - _PG_EPOCH) // _MICROSECOND
-
-
-def from_pg_micros(micros: int) -> datetime:
-    return _PG_EPOCH + timedelta(microseconds=micros)
-
-
-def epoch_hour(micros: int) -> int:
-    """The UTC hour (hours since 1970) of a time in microseconds since 2000."""
-    return micros // _HOUR_US + _PG_EPOCH_HOUR
-
-
-def usage_row(message: Usage, ts: int, started: int, arrived: datetime) -> UsageRow:
-    """The row of `message`, given its ts and started_at in microseconds since 2000."""
-    return (
-        message.code,
-        message.boot,
-        message.seq,
-        ts,
-        started,
-        message.duration_s,
-        message.reps,
-        message.energy_wh,
-        message.avg_cadence_rpm,
-        message.max_load_kg,
-        arrived,
-    )
-
-
-def usage_message(row: UsageRow) -> Usage:
-    """The session a usage row was made of (for a dead letter: rows are what ingest keeps)."""
-    fields = dict(zip(USAGE_ROW_FIELDS[:-1], row[:-1], strict=True))
-    fields["ts"] = from_pg_micros(fields["ts"])
-    fields["started_at"] = from_pg_micros(fields["started_at"])
-    return Usage.model_construct(v=1, **fields)
-
-
-@dataclass(slots=True)
-class DecodedBatch:
-    # Usage sessions go straight to rows, with the UTC hour of each one's start (epoch hours),
-    # which the hourly rollup sums by.
-    usage: list[UsageRow] = field(default_factory=list)
-    usage_hours: list[int] = field(default_factory=list)
-    status: list[tuple[Status, datetime]] = field(default_factory=list)
-    faults: list[tuple[Fault, datetime]] = field(default_factory=list)
-    births: list[tuple[Birth, datetime]] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    # Per device, the last presence event in arrival order: a will, or traffic (arrival, boot).
-    presence: dict[str, WillEvent | tuple[datetime, int]] = field(default_factory=dict)
-    gateway_presence: dict[str, WillEvent | datetime] = field(default_factory=dict)
-    received_kinds: dict[str, int] = field(default_factory=dict)
-    newest_device_us: int | None = None  # microseconds since 2000
-
-    @property
-    def newest_device_ts(self) -> float | None:  # epoch seconds
-        newest = self.newest_device_us
-        return None if newest is None else newest / 1_000_000 + _PG_EPOCH_S
-
-    def saw_device_time(self, micros: int) -> None:
-        if self.newest_device_us is None or micros > self.newest_device_us:
-            self.newest_device_us = micros
-
-    @property
-    def message_count(self) -> int:
-        return len(self.usage) + len(self.status) + len(self.faults) + len(self.births)
+def time_refusal(message: Message, arrived: datetime) -> tuple[str, str] | None:
+    """Why `message`'s device times cannot be taken (category, reason), or None: a time more
+    than 5 minutes ahead of its arrival, or a session that starts after the message reporting
+    it or more than 30 days before it (docs/protocol.md, "Limits")."""
+    latest = pg_micros(arrived) + _SKEW_US
+    ts = pg_micros(message.ts)
+    if ts > latest:
+        return "future", f"ts {message.ts.isoformat()} is more than 5 minutes in the future"
+    if isinstance(message, Usage):
+        started = pg_micros(message.started_at)
+        at = message.started_at.isoformat()
+        if started > latest:
+            return "future", f"started_at {at} is more than 5 minutes ahead"
+        if started > ts + _SKEW_US:
+            return "schema", f"usage.started_at {at} is after ts {message.ts.isoformat()}"
+        if ts - started > _DELAY_US:
+            days = MAX_REPORT_DELAY.days
+            reason = f"usage.started_at {at} is more than {days} days before ts {message.ts}"
+            return "schema", reason
+    return None
 
 
 def describe(exc: ValidationError) -> str:
@@ -174,10 +99,17 @@ def _category(exc: ValidationError) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Item:
+class Origin:
+    """Where a message, or one item of a batch, came from: what its dead letter keeps."""
+
     topic: str
-    payload: bytes
-    received_at: float
+    payload: bytes  # the message's bytes; an item's own bytes within its batch
+    arrived: datetime
+    index: int | None = None  # the item's place in its batch
+
+    def refuse(self, category: str, reason: str, code: str | None = None) -> DeadLetter:
+        where = "" if self.index is None else f"batch item {self.index}: "
+        return DeadLetter(self.topic, self.payload, self.arrived, category, where + reason, code)
 
 
 class RegistryView(Protocol):
@@ -190,274 +122,337 @@ class Decoder:
         self._root = topic_root
         self._registry = registry
 
-    def decode(self, received: Sequence[Incoming]) -> DecodedBatch:
+    def decode(
+        self, topics: Sequence[str], payloads: Sequence[bytes], received_at: Sequence[float]
+    ) -> DecodedBatch:
         batch = DecodedBatch()
-        for topic, payload, received_at in received:
-            self._decode_one(_Item(topic, payload, received_at), batch)
+        for topic, payload, at in zip(topics, payloads, received_at, strict=True):
+            self._decode_one(topic, payload, datetime.fromtimestamp(at, UTC), batch)
         return batch
 
-    def _decode_one(self, item: _Item, batch: DecodedBatch) -> None:
-        arrived = datetime.fromtimestamp(item.received_at, UTC)
+    def decode_singly(
+        self, topics: Sequence[str], payloads: Sequence[bytes], received_at: Sequence[float]
+    ) -> Iterator[tuple[Origin, DecodedBatch]]:
+        """Each message, and each item of a gateway batch, decoded on its own with its origin:
+        for storing them one at a time when the database refuses a chunk."""
+        for topic, payload, at in zip(topics, payloads, received_at, strict=True):
+            arrived = datetime.fromtimestamp(at, UTC)
+            items = self._batch_items(topic, payload)
+            if items is None:
+                single = DecodedBatch()
+                self._decode_one(topic, payload, arrived, single)
+                yield Origin(topic, payload, arrived), single
+                continue
+            site, texts = items
+            for index, text in enumerate(texts):
+                single = DecodedBatch()
+                if index == 0:
+                    single.count_received("batch")
+                    single.gateway_presence[site] = arrived
+                origin = Origin(topic, text.encode(), arrived, index)
+                self._decode_item(origin, site, single)
+                yield origin, single
 
-        def refuse(category: str, reason: str, code: str | None = None) -> None:
-            batch.dead.append(DeadLetter(item.topic, item.payload, arrived, category, reason, code))
-
+    def _batch_items(self, topic: str, payload: bytes) -> tuple[str, list[str]] | None:
+        """A well-formed gateway batch's site and items; None for anything else."""
         try:
-            topic = _parse_topic(item.topic, self._root)
+            parsed = _parse_topic(topic, self._root)
+            if parsed.kind is not None or len(payload) > MAX_PAYLOAD_BYTES:
+                return None
+            return parsed.site, split_json_array(payload.decode("utf-8"))
+        except (TopicError, UnicodeDecodeError, NotAnArray):
+            return None
+
+    def _decode_one(
+        self, topic_name: str, payload: bytes, arrived: datetime, batch: DecodedBatch
+    ) -> None:
+        origin = Origin(topic_name, payload, arrived)
+        try:
+            topic = _parse_topic(topic_name, self._root)
         except TopicError as exc:
-            batch.received_kinds["invalid"] = batch.received_kinds.get("invalid", 0) + 1
-            refuse("bad_topic", str(exc))
+            batch.count_received("invalid")
+            batch.dead.append(origin.refuse("bad_topic", str(exc)))
             return
-        kind_label = "batch" if topic.kind is None else topic.kind.value
-        batch.received_kinds[kind_label] = batch.received_kinds.get(kind_label, 0) + 1
-        if len(item.payload) > MAX_PAYLOAD_BYTES:
-            refuse("oversized", f"payload of {len(item.payload)} bytes exceeds 64 KiB", topic.code)
+        batch.count_received("batch" if topic.kind is None else topic.kind.value)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            reason = f"payload of {len(payload)} bytes exceeds 64 KiB"
+            batch.dead.append(origin.refuse("oversized", reason, topic.code))
             return
-        if not item.payload.isascii():  # nearly all are: that check is much the cheaper
+        if not payload.isascii():  # nearly all are: that check is much the cheaper
             try:
-                item.payload.decode("utf-8")
+                payload.decode("utf-8")
             except UnicodeDecodeError as exc:
-                refuse("not_utf8", f"payload is not UTF-8: {exc}", topic.code)
+                reason = f"payload is not UTF-8: {exc}"
+                batch.dead.append(origin.refuse("not_utf8", reason, topic.code))
                 return
         if topic.kind is None:
-            self._decode_batch(item, topic.site, arrived, batch)
+            self._decode_batch(origin, topic.site, batch)
             return
         if topic.is_gateway:
             try:
-                will = Will.model_validate_json(item.payload)
+                will = Will.model_validate_json(payload)
             except ValidationError as exc:
-                refuse(_category(exc), f"gateway status must be a last will: {describe(exc)}")
+                reason = f"gateway status must be a last will: {describe(exc)}"
+                batch.dead.append(origin.refuse(_category(exc), reason))
                 return
             if not self._registry.has_site(topic.site):
-                refuse("unknown_code", f"unknown site {topic.site}")
+                batch.dead.append(origin.refuse("unknown_code", f"unknown site {topic.site}"))
                 return
             batch.gateway_presence[topic.site] = WillEvent(topic.site, None, will.boot, arrived)
             return
         assert topic.code is not None
         try:
-            message: Message = MODEL_BY_KIND[topic.kind].model_validate_json(item.payload)  # type: ignore[assignment]
+            message: Message = MODEL_BY_KIND[topic.kind].model_validate_json(payload)  # type: ignore[assignment]
         except ValidationError as exc:
-            if topic.kind is Kind.STATUS:
-                try:
-                    will = Will.model_validate_json(item.payload)
-                except ValidationError:
-                    pass
-                else:
-                    if not self._registry.has_equipment(topic.code):
-                        refuse("unknown_code", f"unknown equipment code {topic.code}", topic.code)
-                        return
-                    batch.presence[topic.code] = WillEvent(
-                        topic.site, topic.code, will.boot, arrived
-                    )
-                    return
-            refuse(_category(exc), f"{topic.kind.value}: {describe(exc)}", topic.code)
+            if topic.kind is Kind.STATUS and self._take_will(origin, topic.site, topic.code, batch):
+                return
+            reason = f"{topic.kind.value}: {describe(exc)}"
+            batch.dead.append(origin.refuse(_category(exc), reason, topic.code))
             return
         if message.code != topic.code:
-            refuse(
-                "code_mismatch",
-                f"payload code {message.code} differs from topic code {topic.code}",
-                message.code,
-            )
+            reason = f"payload code {message.code} differs from topic code {topic.code}"
+            batch.dead.append(origin.refuse("code_mismatch", reason, message.code))
             return
-        self._accept(message, arrived, batch, item.topic, item.payload)
+        self._accept(message, origin, batch)
 
-    def _decode_batch(self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch) -> None:
+    def _take_will(self, origin: Origin, site: str, code: str, batch: DecodedBatch) -> bool:
+        """Take a device's last will, sent on its status topic; False if it is not one."""
+        try:
+            will = Will.model_validate_json(origin.payload)
+        except ValidationError:
+            return False
+        if not self._registry.has_equipment(code):
+            batch.dead.append(origin.refuse("unknown_code", f"unknown equipment code {code}", code))
+        else:
+            batch.presence[code] = WillEvent(site, code, will.boot, origin.arrived)
+        return True
+
+    def _decode_batch(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
         # A gateway flushing its items' sessions sends usage only: that is validated into dicts
         # and taken without a model per session. Any other batch is told apart item by item.
-        usage_only = item.payload.count(b'"started_at"') == item.payload.count(b'"code"')
+        payload = origin.payload
+        usage_only = payload.count(b'"started_at"') == payload.count(b'"code"')
         try:
             if usage_only:
-                sessions = USAGE_BATCH_ADAPTER.validate_json(item.payload)
+                sessions = USAGE_BATCH_ADAPTER.validate_json(payload)
             else:
-                messages: list[Message] = BATCH_ADAPTER.validate_json(item.payload)
-        except ValidationError as exc:  # a bad batch, or a mixed one after all
-            self._decode_batch_items(item, site, arrived, batch, exc)
+                messages: list[Message] = BATCH_ADAPTER.validate_json(payload)
+        except ValidationError:  # a bad batch, or a mixed one after all
+            self._decode_batch_items(origin, site, batch)
             return
+        item_origin = _item_origins(origin)
         if usage_only:
-            self._take_sessions(sessions, site, arrived, batch, item.topic)
+            self._take_sessions(sessions, site, item_origin, batch)
         else:
             for index, one in enumerate(messages):
-                self._accept_batch_item(one, site, arrived, batch, item.topic, None, index)
-        batch.gateway_presence[site] = arrived
+                self._accept_batch_item(one, site, item_origin(index), batch)
+        batch.gateway_presence[site] = origin.arrived
 
-    def _decode_batch_items(
-        self, item: _Item, site: str, arrived: datetime, batch: DecodedBatch, exc: ValidationError
-    ) -> None:
+    def _decode_batch_items(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
         """The slow path: find the bad items, keep the good ones (each item stands alone)."""
         try:
-            raw = json.loads(item.payload)
-        except ValueError as json_exc:
-            batch.dead.append(
-                DeadLetter(
-                    item.topic,
-                    item.payload,
-                    arrived,
-                    "malformed_json",
-                    f"batch: malformed JSON: {json_exc}",
-                )
-            )
+            texts = split_json_array(origin.payload.decode("utf-8"))
+        except NotAnArray as exc:
+            batch.dead.append(origin.refuse(*_not_a_batch(origin.payload, exc)))
             return
-        if not isinstance(raw, list):
-            batch.dead.append(
-                DeadLetter(
-                    item.topic,
-                    item.payload,
-                    arrived,
-                    "schema",
-                    f"batch must be a JSON array, got {type(raw).__name__}: {describe(exc)}",
-                )
+        for index, text in enumerate(texts):
+            self._decode_item(
+                Origin(origin.topic, text.encode(), origin.arrived, index), site, batch
             )
+        batch.gateway_presence.setdefault(site, origin.arrived)
+
+    def _decode_item(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
+        try:
+            one: Message = ITEM_ADAPTER.validate_json(origin.payload)
+        except ValidationError as exc:
+            code = _claimed_code(origin.payload)
+            batch.dead.append(origin.refuse(_category(exc), describe(exc), code))
             return
-        for index, element in enumerate(raw):
-            element_bytes = json.dumps(element, ensure_ascii=False).encode()
-            try:
-                one: Message = ITEM_ADAPTER.validate_json(element_bytes)
-            except ValidationError as item_exc:
-                code = element.get("code") if isinstance(element, dict) else None
-                batch.dead.append(
-                    DeadLetter(
-                        item.topic,
-                        element_bytes,
-                        arrived,
-                        _category(item_exc),
-                        f"batch item {index}: {describe(item_exc)}",
-                        code if isinstance(code, str) else None,
-                    )
-                )
-                continue
-            self._accept_batch_item(one, site, arrived, batch, item.topic, element_bytes, index)
-        batch.gateway_presence.setdefault(site, arrived)
+        self._accept_batch_item(one, site, origin, batch)
 
     def _take_sessions(
         self,
         sessions: list[dict[str, Any]],
         site: str,
-        arrived: datetime,
+        item_origin: Callable[[int], Origin],
         batch: DecodedBatch,
-        topic: str,
     ) -> None:
-        """Take a batch's valid usage sessions (validated as dicts): _accept_batch_item's checks,
-        inlined, since this loop is what ingest spends most of its time in under load."""
-        latest = pg_micros(arrived) + _MAX_FUTURE_SKEW_US
+        """Take a batch's valid usage sessions (validated as dicts): _accept's checks, inlined,
+        since this loop is what ingest spends most of its time in under load."""
+        arrived = item_origin(-1).arrived
+        latest = pg_micros(arrived) + _SKEW_US
+        skew, delay = _SKEW_US, _DELAY_US
         has_equipment = self._registry.has_equipment
         rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
-        newest = _NONE_YET
+        traffic: dict[int, Traffic] = {}  # one per boot: a gateway's items mostly share theirs
         epoch, microsecond = _PG_EPOCH, _MICROSECOND
+        newest = _NONE_YET
         for i, fields in enumerate(sessions):
             code = fields["code"]
             ts = (fields["ts"] - epoch) // microsecond  # pg_micros, inlined
             started = (fields["started_at"] - epoch) // microsecond
-            if code[:11] != site or not has_equipment(code) or ts > latest or started > latest:
-                refused = Usage.model_construct(**fields)
-                self._accept_batch_item(refused, site, arrived, batch, topic, None, i)
+            if (  # time_refusal's checks, then the site's and the registry's
+                ts > latest
+                or started > latest
+                or started > ts + skew
+                or ts - started > delay
+                or site_of(code) != site
+                or not has_equipment(code)
+            ):
+                self._accept_batch_item(
+                    Usage.model_construct(**fields), site, item_origin(i), batch
+                )
                 continue
             boot = fields["boot"]
             get = fields.get
             rows.append(
-                (
-                    code,
-                    boot,
-                    fields["seq"],
-                    ts,
-                    started,
-                    fields["duration_s"],
-                    fields["reps"],
-                    get("energy_wh"),
-                    get("avg_cadence_rpm"),
-                    get("max_load_kg"),
-                    arrived,
+                _new_row(
+                    UsageRow,
+                    (
+                        code,
+                        boot,
+                        fields["seq"],
+                        ts,
+                        started,
+                        fields["duration_s"],
+                        fields["reps"],
+                        get("energy_wh"),
+                        get("avg_cadence_rpm"),
+                        get("max_load_kg"),
+                        arrived,
+                    ),
                 )
             )
-            hours.append(started // _HOUR_US + _PG_EPOCH_HOUR)  # epoch_hour, inlined
-            presence[code] = (arrived, boot)
+            hours.append(started // HOUR_US + PG_EPOCH_HOUR)  # epoch_hour, inlined
+            seen = traffic.get(boot)
+            if seen is None:
+                seen = traffic[boot] = Traffic(arrived, boot)
+            presence[code] = seen
             if ts > newest:  # noqa: PLR1730 (max() would cost a call per session)
                 newest = ts
         if newest != _NONE_YET:
             batch.saw_device_time(newest)
 
     def _accept_batch_item(
-        self,
-        message: Message,
-        site: str,
-        arrived: datetime,
-        batch: DecodedBatch,
-        topic: str,
-        element_bytes: bytes | None,
-        index: int,
+        self, message: Message, site: str, origin: Origin, batch: DecodedBatch
     ) -> None:
-        if message.code[:11] != site:
-            raw = element_bytes or message.model_dump_json().encode()
-            batch.dead.append(
-                DeadLetter(
-                    topic,
-                    raw,
+        if site_of(message.code) != site:
+            reason = f"equipment {message.code} is not at site {site}"
+            batch.dead.append(origin.refuse("code_mismatch", reason, message.code))
+            return
+        self._accept(message, origin, batch)
+
+    def _accept(self, message: Message, origin: Origin, batch: DecodedBatch) -> None:
+        """Store `message` in `batch` if its code is registered and its device times are
+        plausible (docs/protocol.md, "Limits"), else dead-letter it."""
+        code = message.code
+        if not self._registry.has_equipment(code):
+            batch.dead.append(origin.refuse("unknown_code", f"unknown equipment code {code}", code))
+            return
+        arrived = origin.arrived
+        refused = time_refusal(message, arrived)
+        if refused is not None:
+            batch.dead.append(origin.refuse(*refused, code))
+            return
+        ts = pg_micros(message.ts)
+        if isinstance(message, Usage):
+            started = pg_micros(message.started_at)
+            batch.usage.append(
+                UsageRow(
+                    code,
+                    message.boot,
+                    message.seq,
+                    ts,
+                    started,
+                    message.duration_s,
+                    message.reps,
+                    message.energy_wh,
+                    message.avg_cadence_rpm,
+                    message.max_load_kg,
                     arrived,
-                    "code_mismatch",
-                    f"batch item {index}: equipment {message.code} is not at site {site}",
-                    message.code,
                 )
             )
-            return
-        self._accept(message, arrived, batch, topic, element_bytes, index)
-
-    def _accept(
-        self,
-        message: Message,
-        arrived: datetime,
-        batch: DecodedBatch,
-        topic: str,
-        raw: bytes | None,
-        index: int | None = None,
-    ) -> None:
-        """Store `message` in `batch` if its code is registered and its times are not too far
-        ahead of its arrival (PROTOCOL.md), else dead-letter it. The hot path of ingest: times
-        are compared as integers (pg_micros), since comparing datetimes of two time zones costs
-        more."""
-        code = message.code
-        latest = pg_micros(arrived) + _MAX_FUTURE_SKEW_US
-        ts = pg_micros(message.ts)
-        if self._registry.has_equipment(code) and ts <= latest:
-            kind = type(message)
-            if kind is Usage:
-                started = pg_micros(message.started_at)  # type: ignore[union-attr]
-                if started <= latest:
-                    batch.usage.append(usage_row(message, ts, started, arrived))  # type: ignore[arg-type]
-                    batch.usage_hours.append(epoch_hour(started))
-                else:
-                    self._refuse(message, arrived, batch, topic, raw, index)
-                    return
-            elif kind is Status:
-                batch.status.append((message, arrived))  # type: ignore[arg-type]
-            elif kind is Fault:
-                batch.faults.append((message, arrived))  # type: ignore[arg-type]
-            else:
-                batch.births.append((message, arrived))  # type: ignore[arg-type]
-            batch.presence[code] = (arrived, message.boot)
-            batch.saw_device_time(ts)
-            return
-        self._refuse(message, arrived, batch, topic, raw, index)
-
-    def _refuse(
-        self,
-        message: Message,
-        arrived: datetime,
-        batch: DecodedBatch,
-        topic: str,
-        raw: bytes | None,
-        index: int | None,
-    ) -> None:
-        """Dead-letter a valid message that _accept cannot take, with the reason."""
-        if not self._registry.has_equipment(message.code):
-            category, reason = "unknown_code", f"unknown equipment code {message.code}"
-        elif too_far_ahead(message.ts, arrived):
-            category = "future"
-            reason = f"ts {message.ts.isoformat()} is more than 5 minutes in the future"
+            batch.usage_hours.append(started // HOUR_US + PG_EPOCH_HOUR)
+        elif isinstance(message, Status):
+            batch.status.append(
+                StatusRow(
+                    code,
+                    message.boot,
+                    message.seq,
+                    message.ts,
+                    message.online,
+                    message.battery_pct,
+                    message.rssi_dbm,
+                    message.temp_c,
+                    message.tilt_deg,
+                    arrived,
+                )
+            )
+        elif isinstance(message, Fault):
+            batch.faults.append(
+                FaultRow(
+                    code,
+                    message.boot,
+                    message.seq,
+                    message.ts,
+                    message.fault,
+                    message.severity.value,
+                    message.state,
+                    message.detail,
+                    arrived,
+                )
+            )
         else:
-            assert isinstance(message, Usage)
-            category = "future"
-            reason = f"started_at {message.started_at.isoformat()} is more than 5 minutes ahead"
-        payload = raw if raw is not None else message.model_dump_json().encode()
-        where = "" if index is None else f"batch item {index}: "
-        batch.dead.append(
-            DeadLetter(topic, payload, arrived, category, where + reason, message.code)
-        )
+            assert isinstance(message, Birth)
+            batch.births.append(
+                BirthRow(
+                    code,
+                    message.boot,
+                    message.seq,
+                    message.ts,
+                    message.fw,
+                    message.model,
+                    message.kind,
+                    message.heartbeat_s,
+                    arrived,
+                )
+            )
+        batch.presence[code] = Traffic(arrived, message.boot)
+        batch.saw_device_time(ts)
+
+
+def _item_origins(batch: Origin) -> Callable[[int], Origin]:
+    """The origin of each item of a valid batch; its items' own bytes are found only when one of
+    them is refused (index -1: the batch's arrival, without splitting)."""
+    texts: list[str] = []
+
+    def origin(index: int) -> Origin:
+        if index < 0:
+            return batch
+        if not texts:
+            texts.extend(split_json_array(batch.payload.decode("utf-8")))
+        return Origin(batch.topic, texts[index].encode(), batch.arrived, index)
+
+    return origin
+
+
+def _not_a_batch(payload: bytes, problem: NotAnArray) -> tuple[str, str]:
+    """The category and reason of a batch that is not a JSON array."""
+    try:
+        parsed = json.loads(payload)
+    except (ValueError, RecursionError):
+        return "malformed_json", f"batch: malformed JSON: {problem}"
+    return "schema", f"batch must be a JSON array, got {type(parsed).__name__}"
+
+
+def _claimed_code(payload: bytes) -> str | None:
+    """The code a refused item claims, for finding its dead letters: when it is printable text
+    of a code's length at most, else None."""
+    try:
+        claimed = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    code = claimed.get("code") if isinstance(claimed, dict) else None
+    if isinstance(code, str) and len(code) <= 32 and code.isprintable():
+        return code
+    return None

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from db.registry_writes import known_equipment_codes
+from db.queries.equipment import get_equipment_site, known_equipment_codes, site_exists
 from devices.codes import site_of
 
 _MAX_REMEMBERED_UNKNOWN = 100_000
@@ -29,9 +29,18 @@ class KnownCodes:
     def use_connection(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
+    def over(self, conn: psycopg.Connection[Any]) -> KnownCodes:
+        """What this knows, shared, asking the database over `conn` (another thread's)."""
+        view = KnownCodes(conn, self._recheck_s)
+        view._codes, view._sites, view._unknown = self._codes, self._sites, self._unknown
+        return view
+
     def reload(self) -> None:
-        self._codes = set(known_equipment_codes(self._conn))
-        self._sites = {site_of(code) for code in self._codes}
+        codes = known_equipment_codes(self._conn)
+        self._codes.clear()
+        self._codes.update(codes)
+        self._sites.clear()
+        self._sites.update(site_of(code) for code in codes)
         self._unknown.clear()
 
     def has_equipment(self, code: str) -> bool:
@@ -39,13 +48,12 @@ class KnownCodes:
             return True
         if self._recently_unknown(code):
             return False
-        row = self._conn.execute("SELECT site_code FROM equipment WHERE code = %s", (code,))
-        found = row.fetchone()
-        if found is None:
+        site = get_equipment_site(self._conn, code)
+        if site is None:
             self._remember_unknown(code)
             return False
         self._codes.add(code)
-        self._sites.add(str(found[0]))
+        self._sites.add(site)
         return True
 
     def has_site(self, site: str) -> bool:
@@ -53,7 +61,7 @@ class KnownCodes:
             return True
         if self._recently_unknown(site):
             return False
-        if self._conn.execute("SELECT 1 FROM sites WHERE code = %s", (site,)).fetchone() is None:
+        if not site_exists(self._conn, site):
             self._remember_unknown(site)
             return False
         self._sites.add(site)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from types import FrameType
+from typing import Any
 
 import structlog
 from prometheus_client import start_http_server
@@ -40,7 +42,8 @@ def run(settings: IngestSettings) -> None:
         thread.join(5)
 
 
-def main() -> None:
-    settings = IngestSettings()
+def main(overrides: Mapping[str, Any] | None = None) -> None:
+    """Run ingest with settings from FITMON_* variables and `overrides` (the command line's)."""
+    settings = IngestSettings(**(overrides or {}))
     configure_logging(settings.log_format)
     run(settings)

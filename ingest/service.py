@@ -14,7 +14,9 @@ unacknowledged to the next session.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -24,14 +26,18 @@ from multiprocessing.process import BaseProcess
 import structlog
 
 from devices.codes import is_site_code
-from ingest import handoff
+from ingest import handoff, worker_entry
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttSource, Received
 from ingest.settings import IngestSettings
+from ingest.stopping import STOP_SIGNAL
 
 log = structlog.get_logger(__name__)
 
-_STOP_WAIT_S = 30.0  # on shutdown, how long the worker may take to commit what it holds
+# On shutdown, how long the workers may take to commit what they hold. Told to stop, a worker
+# waits no longer for a database that is down (ingest.stopping): it ends after its attempt in
+# progress (a connect gives up after 5 s); one stuck on a silent network is killed after this.
+_STOP_WAIT_S = 10.0
 _RESTART_BACKOFF_MAX_S = 30.0
 _HEALTHY_AFTER_S = 60.0  # a worker that lived this long resets the restart backoff
 
@@ -49,7 +55,7 @@ class _WorkerHandle:
         self._reports_out, reports_in = context.Pipe(duplex=False)
         self.index = index
         self.process: BaseProcess = context.Process(
-            target=handoff.run_worker,
+            target=worker_entry.run_worker,
             args=(settings, index, chunks_out, reports_in),
             name=f"fitmon-ingest-worker-{index}",
             daemon=True,
@@ -85,6 +91,13 @@ class _WorkerHandle:
             pass
         finally:
             self.gone.set()
+
+    def request_stop(self) -> None:
+        """Finish: commit what you hold, but wait for the database no more (ingest.stopping)."""
+        self.send(None)
+        with contextlib.suppress(ProcessLookupError):
+            if self.process.pid is not None and self.process.exitcode is None:
+                os.kill(self.process.pid, STOP_SIGNAL)
 
     def wait(self, timeout: float) -> bool:
         """Wait for the worker to exit and its last reports to be handled."""
@@ -198,7 +211,7 @@ class IngestService:
             with self._lock:
                 self._pending[chunk_id] = (index, share)
                 self._pending_messages += len(share)
-            self._workers[index].send((chunk_id, _incoming(share)))
+            self._workers[index].send(_chunk(chunk_id, share))
 
     def _deal(self, site: str) -> int:
         """The worker of a site not seen before: the next in turn, so that sites spread evenly
@@ -285,12 +298,12 @@ class IngestService:
         handle = _WorkerHandle(self.settings, index, self._handle_report)
         self._workers[index] = handle
         for chunk_id, share in pending:
-            handle.send((chunk_id, _incoming(share)))
+            handle.send(_chunk(chunk_id, share))
 
     def _shutdown(self) -> None:
         running = [handle for handle in self._workers if not handle.gone.is_set()]
         for handle in running:
-            handle.send(None)
+            handle.request_stop()
         deadline = time.monotonic() + _STOP_WAIT_S
         for handle in running:
             if not handle.wait(max(0.1, deadline - time.monotonic())):
@@ -304,5 +317,10 @@ class IngestService:
         log.info("ingest stopped", unacknowledged=self._pending_messages)
 
 
-def _incoming(received: list[Received]) -> list[tuple[str, bytes, float]]:
-    return [(r.topic, r.payload, r.received_at) for r in received]
+def _chunk(chunk_id: int, received: list[Received]) -> handoff.Chunk:
+    return handoff.Chunk(
+        chunk_id,
+        [r.topic for r in received],
+        [r.payload for r in received],
+        [r.received_at for r in received],
+    )

@@ -6,18 +6,14 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from db.settings import DatabaseSettings
 from devices.topics import DEFAULT_TOPIC_ROOT
 
-DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fitmon"
 
+class IngestSettings(DatabaseSettings):
+    """The database (FITMON_ENV, FITMON_DATABASE_URL) and everything else ingest reads."""
 
-class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FITMON_", extra="ignore")
-
-    env: Literal["dev", "test", "prod"] = "dev"
-    database_url: SecretStr = SecretStr(DEV_DATABASE_URL)
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
@@ -50,12 +46,9 @@ class IngestSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     @model_validator(mode="after")
-    def _refuse_dev_defaults_in_production(self) -> IngestSettings:
-        if self.env == "prod":
-            if self.database_url.get_secret_value() == DEV_DATABASE_URL:
-                raise ValueError("FITMON_DATABASE_URL must be set in production")
-            if self.mqtt_password is None:
-                raise ValueError("FITMON_MQTT_PASSWORD must be set in production")
+    def _refuse_anonymous_mqtt_in_production(self) -> IngestSettings:
+        if self.env == "prod" and self.mqtt_password is None:
+            raise ValueError("FITMON_MQTT_PASSWORD must be set in production")
         return self
 
     @property

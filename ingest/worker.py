@@ -18,7 +18,6 @@ import queue
 import signal
 import threading
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,19 +25,16 @@ from typing import Any
 import psycopg
 import structlog
 
-from devices.protocol import Message
-from ingest.decode import DeadLetter, DecodedBatch, Decoder, usage_message
-from ingest.handoff import Chunk, Incoming, Report
+from ingest.commit import Committed, commit_chunk
+from ingest.decode import Decoder
+from ingest.decoded import DecodedBatch
+from ingest.handoff import Chunk, Report
 from ingest.known_codes import KnownCodes
 from ingest.logs import configure_logging
+from ingest.presence import PresenceCache, mark_silent_devices_offline
 from ingest.settings import IngestSettings
-from ingest.writer import (
-    PresenceCache,
-    WriteResult,
-    mark_silent_devices_offline,
-    prepare_connection,
-    write_batch,
-)
+from ingest.stopping import back_off, listen_for_stop
+from ingest.writer import prepare_connection
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +58,10 @@ class Worker:
         self._checks_offline = index == 0
         self._outbox = outbox
         self._send_lock = threading.Lock()
-        self._decoded: queue.SimpleQueue[tuple[int, DecodedBatch] | _Stop] = queue.SimpleQueue()
+        # A chunk and its decoding (None: decoding failed, and commit_chunk takes it apart).
+        self._decoded: queue.SimpleQueue[tuple[Chunk, DecodedBatch | None] | _Stop] = (
+            queue.SimpleQueue()
+        )
         self._slots = threading.Semaphore(_DECODED_AT_ONCE)
         self._writer_failed = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None  # the writer's
@@ -88,13 +87,11 @@ class Worker:
         threading.Thread(
             target=_receive, args=(inbox, chunks), name="receiver", daemon=True
         ).start()
-        decoder = Decoder(self.settings.topic_root, self._known)
         while (chunk := chunks.get()) is not None:
-            chunk_id, messages = chunk
             while not self._slots.acquire(timeout=1):
                 if self._writer_failed.is_set():
                     raise RuntimeError("the writer thread failed")
-            self._decoded.put((chunk_id, self._decode(decoder, messages)))
+            self._decoded.put((chunk, self._decode(chunk)))
         self._decoded.put(_STOP)
         writer.join()
         if self._writer_failed.is_set():
@@ -102,23 +99,28 @@ class Worker:
 
     # -- decoding -----------------------------------------------------------------------------
 
-    def _decode(self, decoder: Decoder, messages: list[Incoming]) -> DecodedBatch:
+    def _decode(self, chunk: Chunk) -> DecodedBatch | None:
         """Decode; looking up a code the registry may have gained needs the database, so an
-        outage pauses decoding too, until it is back."""
+        outage pauses decoding too, until it is back. None if decoding failed otherwise: the
+        writer then takes the chunk apart (ingest.commit)."""
+        assert self._known is not None
+        decoder = Decoder(self.settings.topic_root, self._known)
         delay = 0.5
         while True:
             try:
-                return decoder.decode(messages)
+                return decoder.decode(chunk.topics, chunk.payloads, chunk.received_at)
             except psycopg.OperationalError as exc:
                 self._report(Report(db_errors=1))
                 log.warning("registry lookup failed, retrying", error=str(exc).strip(), in_s=delay)
                 if self._lookup is not None:
                     self._lookup.close()
                     self._lookup = None
-                time.sleep(delay)
+                back_off(delay, _stopping_without_database)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
-                assert self._known is not None
                 self._known.use_connection(self._lookup_connection())
+            except Exception:
+                log.exception("decoding a chunk failed; it is stored message by message")
+                return None
 
     def _lookup_connection(self) -> psycopg.Connection[Any]:
         if self._lookup is None:
@@ -137,10 +139,10 @@ class Worker:
                     continue
                 if isinstance(job, _Stop):
                     return
-                chunk_id, batch = job
-                result = self._write(batch)
-                self._report(_committed(chunk_id, batch, result))
-                del job, batch
+                chunk, decoded = job
+                committed = self._write(chunk, decoded)
+                self._report(_report(chunk.chunk_id, committed))
+                del job, chunk, decoded, committed
                 self._slots.release()
                 self._maybe_mark_silent_offline()
         except BaseException:
@@ -148,28 +150,21 @@ class Worker:
             self._writer_failed.set()
             raise
 
-    def _write(self, batch: DecodedBatch) -> WriteResult:
-        """Write and commit `batch`, retrying through database outages until it is stored."""
+    def _write(self, chunk: Chunk, decoded: DecodedBatch | None) -> Committed:
+        """Commit `chunk`, retrying through database outages until it is stored."""
+        assert self._known is not None
         delay = 0.5
         while True:
             conn = self._write_connection()
+            # Taking a refused chunk apart decodes it again, asking over this thread's connection.
+            decoder = Decoder(self.settings.topic_root, self._known.over(conn))
             try:
-                try:
-                    result = write_batch(conn, batch, self._presence)
-                    conn.commit()
-                    self._presence.committed(result.seen_written)
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as exc:
-                    conn.rollback()
-                    log.error("batch refused by the database, writing item by item", error=str(exc))
-                    result = _write_one_by_one(conn, batch)
-                return result
+                return commit_chunk(conn, decoder, chunk, decoded, self._presence)
             except psycopg.OperationalError as exc:
                 self._report(Report(db_errors=1))
                 log.warning("database write failed, retrying", error=str(exc).strip(), in_s=delay)
                 self._drop_write_connection()
-                time.sleep(delay)
+                back_off(delay, _stopping_without_database)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
 
     def _write_connection(self) -> psycopg.Connection[Any]:
@@ -201,7 +196,7 @@ class Worker:
             except psycopg.OperationalError as exc:
                 self._report(Report(db_errors=1))
                 log.warning("database unavailable, retrying", error=str(exc).strip(), in_s=delay)
-                time.sleep(delay)
+                back_off(delay, _stopping_without_database)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
 
     def _maybe_mark_silent_offline(self) -> None:
@@ -251,74 +246,37 @@ def _receive(inbox: Connection, chunks: queue.SimpleQueue[Chunk | None]) -> None
         os._exit(1)
 
 
-def _committed(chunk_id: int, batch: DecodedBatch, result: WriteResult) -> Report:
+def _report(chunk_id: int, committed: Committed) -> Report:
     """The report of a committed chunk: what became of its messages (dead letters are logged)."""
-    for letter in batch.dead:
+    for letter in committed.dead:
         log.warning("dead letter", topic=letter.topic, reason=letter.reason, code=letter.code)
+    result = committed.result
     if result.wills_stale:
         log.info("stale wills ignored", count=result.wills_stale)
     return Report(
         chunk_id=chunk_id,
-        received_kinds=batch.received_kinds,
+        received_kinds=committed.received_kinds,
         stored=result.stored,
         duplicates=result.duplicates,
-        dead_letters=dict(Counter(d.category for d in batch.dead)),
+        dead_letters=committed.dead_by_category,
         wills_applied=result.wills_applied,
         wills_stale=result.wills_stale,
-        newest_device_ts=batch.newest_device_ts,
+        newest_device_ts=committed.newest_device_ts,
     )
 
 
-def _write_one_by_one(conn: psycopg.Connection[Any], batch: DecodedBatch) -> WriteResult:
-    """Find the messages the database refuses, dead-letter them, and store the rest."""
-    total = WriteResult()
-    refused: list[DeadLetter] = list(batch.dead)
-    singles: list[tuple[DecodedBatch, Message, datetime]] = [
-        (DecodedBatch(usage=[row], usage_hours=[hour]), usage_message(row), row[-1])
-        for row, hour in zip(batch.usage, batch.usage_hours, strict=True)
-    ]
-    for attr in ("status", "faults", "births"):
-        for entry in getattr(batch, attr):
-            single = DecodedBatch()
-            getattr(single, attr).append(entry)
-            singles.append((single, *entry))
-    for single, message, arrived in singles:
-        try:
-            result = write_batch(conn, single)
-            conn.commit()
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
-            conn.rollback()
-            refused.append(
-                DeadLetter(
-                    "(database)",
-                    message.model_dump_json().encode(),
-                    arrived,
-                    "db_refused",
-                    f"database refused the message: {exc}",
-                    message.code,
-                )
-            )
-            continue
-        for kind, count in result.stored.items():
-            total.stored[kind] = total.stored.get(kind, 0) + count
-        for kind, count in result.duplicates.items():
-            total.duplicates[kind] = total.duplicates.get(kind, 0) + count
-    rest = DecodedBatch(
-        dead=refused, presence=batch.presence, gateway_presence=batch.gateway_presence
+def _stopping_without_database() -> None:
+    log.warning(
+        "ingest is stopping and the database is unavailable: what is not committed "
+        "stays unacknowledged, for the broker to deliver again"
     )
-    result = write_batch(conn, rest)
-    conn.commit()
-    total.wills_applied, total.wills_stale = result.wills_applied, result.wills_stale
-    batch.dead = refused
-    return total
 
 
 def main(settings: IngestSettings, index: int, inbox: Connection, outbox: Connection) -> None:
     """The worker process `index` (spawned by ingest.service through ingest.handoff)."""
     # Ctrl-C reaches the whole process group: the MQTT process decides when the worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listen_for_stop()  # ingest.stopping: then the worker waits no longer for the database
     configure_logging(settings.log_format)
     structlog.contextvars.bind_contextvars(worker=index)
     Worker(settings, outbox, index).run(inbox)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 import sys
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +20,7 @@ from simulators.city import generate_city, load_city, write_city
 from simulators.config import PRESETS, CityShape, ConnectionMode, Misbehaviour, SimConfig
 from simulators.runner import Progress, RunOptions, RunResult, run_fleet
 from simulators.runner import dry_run as run_without_broker
+from simulators.settings import SimulatorSettings
 
 _preset = click.option(
     "--preset",
@@ -72,7 +75,7 @@ def city_command(
     shape = _shape(preset, districts, sites_per_district, items_per_site)
     registry = generate_city(shape, seed=seed, today=datetime.now(UTC).date())
     write_city(registry, out)
-    click.echo(
+    _say(
         f"{len(registry.equipment)} items at {len(registry.sites)} sites written to {out}; "
         f"load them with: fitmon registry import {out}"
     )
@@ -100,19 +103,12 @@ def city_command(
     "--mqtt-url",
     "--broker",
     "mqtt_url",
-    envvar="FITMON_MQTT_URL",
-    default="mqtt://127.0.0.1:1883",
-    show_default=True,
+    help="the broker (default: $FITMON_MQTT_URL, else mqtt://127.0.0.1:1883)",
 )
 @click.option(
     "--mqtt-protocol", type=click.Choice(["5", "3.1.1"]), default="3.1.1", show_default=True
 )
-@click.option(
-    "--topic-root",
-    envvar="FITMON_TOPIC_ROOT",
-    default=None,
-    help="default: the preset's (fitness/v1)",
-)
+@click.option("--topic-root", help="default: $FITMON_TOPIC_ROOT, else the preset's (fitness/v1)")
 @click.option("--realtime", is_flag=True, help="run on the wall clock instead of replaying")
 @click.option("--duration", type=float, help="real-time: stop after this many seconds")
 @click.option(
@@ -164,7 +160,7 @@ def run_command(
     items_per_site: int | None,
     city_file: Path | None,
     ledger: Path,
-    mqtt_url: str,
+    mqtt_url: str | None,
     mqtt_protocol: str,
     topic_root: str | None,
     realtime: bool,
@@ -181,6 +177,8 @@ def run_command(
     **rates: float | None,
 ) -> None:
     """Run the fleet: accelerated replay of the past (default) or real time (--realtime)."""
+    given: dict[str, Any] = {"mqtt_url": mqtt_url, "topic_root": topic_root}
+    settings = SimulatorSettings(**{name: value for name, value in given.items() if value})
     now = datetime.now(UTC)
     if realtime:
         start, end = now.replace(microsecond=0), None
@@ -202,7 +200,7 @@ def run_command(
             connection=connection,
             pool_size=pool_size,
             heartbeat_s=heartbeat_s,
-            topic_root=topic_root,
+            topic_root=settings.topic_root,
             rates=rates,
         )
         if city_file is not None:
@@ -212,7 +210,7 @@ def run_command(
             city = generate_city(shape, seed=seed, today=now.date())
     except ValueError as exc:  # a bad rate or shape, or a registry file with bad rows
         raise click.UsageError(str(exc)) from None
-    click.echo(
+    _say(
         f"{len(city.equipment)} items at {len(city.sites)} sites, {config.connection} "
         f"connections, from {start.isoformat()} to "
         f"{end.isoformat() if end else 'interrupted'}; ledger in {ledger}",
@@ -222,17 +220,17 @@ def run_command(
         if end is None:
             raise click.UsageError("a dry run needs an end: --duration or an accelerated run")
         engine = run_without_broker(city, config, start=start, end=end, ledger_dir=ledger)
-        click.echo(f"{engine.counters.messages} messages simulated", err=True)
+        _say(f"{engine.counters.messages} messages simulated", err=True)
         return
     options = RunOptions(
-        mqtt_url=mqtt_url,
+        mqtt_url=settings.mqtt_url,
         mqtt5=mqtt_protocol == "5",
         realtime=realtime,
         speed=speed,
         window=window,
     )
     result = asyncio.run(_run(city, config, start, end, ledger, options, progress))
-    click.echo(
+    _say(
         f"\n{result.messages} messages in {result.publishes} publishes "
         f"({result.duplicates} resent, {result.bad} bad) in {result.wall_s:.1f} s, "
         f"{result.messages / max(result.wall_s, 1e-9):.0f} msg/s; peak memory "
@@ -292,6 +290,16 @@ async def _run(
     )
 
 
+def _say(message: str, *, err: bool = False, nl: bool = True) -> None:
+    """click.echo, except that output whose reader has gone (EPIPE) is dropped: the run goes on
+    to its end or its stop, and closes its connections and its ledger."""
+    try:
+        click.echo(message, err=err, nl=nl)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+
+
 def _display() -> Callable[[Progress], None]:
     """One live line on a terminal; a line every ten seconds into a log."""
     last = [0.0]
@@ -303,9 +311,9 @@ def _display() -> Callable[[Progress], None]:
             f"{p.faults_active} | offline {p.offline_items} | bad {p.bad} | lag {p.lag_s:.1f} s"
         )
         if sys.stderr.isatty():
-            click.echo("\r" + line, err=True, nl=False)
+            _say("\r" + line, err=True, nl=False)
         elif time.monotonic() - last[0] >= 10:
             last[0] = time.monotonic()
-            click.echo(line, err=True)
+            _say(line, err=True)
 
     return show

@@ -43,6 +43,7 @@ class Link:
         self.pending = 0  # QoS 1 publishes not yet acknowledged by the broker
         self.dropped = False  # a simulated outage: no reconnect until told
         self.closing = False
+        self.abandoned = False  # the run is stopping and gave up waiting for the broker
         self.connected = asyncio.Event()
         self.room = asyncio.Event()
         self.failure: str | None = None
@@ -118,9 +119,14 @@ class Link:
         return self.pending >= self.window
 
     async def wait_room(self) -> None:
-        while self.pending >= self.window:
+        while self.pending >= self.window and not self.abandoned:
             self.room.clear()
             await self.room.wait()
+
+    def give_up(self) -> None:
+        """Stop waiting for acknowledgements: what is published from now on is only counted."""
+        self.abandoned = True
+        self.room.set()
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         rc = self.client.publish(topic, payload, 1, retain).rc
@@ -195,11 +201,12 @@ async def keep_alive(links: list[Link], stop: asyncio.Event) -> None:
 
 
 async def drain(links: list[Link], timeout_s: float) -> int:
-    """Wait until the broker acknowledged every publish; returns how many were still pending."""
+    """Wait until the broker acknowledged every publish (or the links gave up); returns how many
+    were still pending."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
-        if all(link.pending <= 0 for link in links):
+        if all(link.pending <= 0 or link.abandoned for link in links):
             return 0
         await asyncio.sleep(0.05)
     return sum(max(link.pending, 0) for link in links)

@@ -35,6 +35,10 @@ class RunOptions:
     speed: float | None = None  # accelerated: simulated s per real s; None: as fast as possible
     window: int = 32  # unacknowledged QoS 1 publishes per link
     drain_timeout_s: float = 120.0
+    # After a stop request, how long the run may still take to have what it published
+    # acknowledged; then it stops waiting for the broker (gone away, perhaps) and counts the rest
+    # as unacknowledged.
+    stop_grace_s: float = 5.0
     # Real connection drops (with last wills) for device links; off in accelerated runs, where
     # presence is judged by arrival time and could not match simulated outages anyway.
     drop_connections: bool | None = None
@@ -128,6 +132,7 @@ async def run_fleet(
     )
     keeper_stop = asyncio.Event()
     keeper = asyncio.create_task(keep_alive(links, keeper_stop))
+    giver_up = asyncio.create_task(_give_up_after_stop(stop, options.stop_grace_s, links))
     pump = _Pump(engine, links, drops)
     started_at, real0 = datetime.now(UTC), loop.time()
     end_ms = ms_of(end) if end is not None else None
@@ -161,6 +166,7 @@ async def run_fleet(
         await pump.run(engine.finish())
         unacknowledged = await drain(links, options.drain_timeout_s)
     finally:
+        giver_up.cancel()
         keeper_stop.set()
         await keeper
         if reporter is not None:
@@ -175,6 +181,7 @@ async def run_fleet(
             "real_started_at": started_at.isoformat(),
             "real_finished_at": finished_at.isoformat(),
             "unacknowledged": unacknowledged,
+            "gave_up_on_broker": any(link.abandoned for link in links),
             "publishes": pump.publishes,
         }
     )
@@ -189,6 +196,13 @@ async def run_fleet(
         unacknowledged,
         peak_rss_mb(),
     )
+
+
+async def _give_up_after_stop(stop: asyncio.Event, grace_s: float, links: list[Link]) -> None:
+    await stop.wait()
+    await asyncio.sleep(grace_s)
+    for link in links:
+        link.give_up()
 
 
 async def _report(

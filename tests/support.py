@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from db.embedded import free_port
 from db.registry_writes import upsert_registry
@@ -123,17 +124,13 @@ class IngestProcess:
             return str(response.read().decode())
 
     def metric(self, name: str, **labels: str) -> float:
-        """The sum of the series named `name` whose labels include `labels`."""
-        wanted = {f'{k}="{v}"' for k, v in labels.items()}
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if line.startswith("#"):
-                continue
-            key, _, value = line.rpartition(" ")
-            series, _, label_text = key.partition("{")
-            if series == name and wanted <= set(label_text.rstrip("}").split(",")):
-                total += float(value)
-        return total
+        """The sum of the samples named `name` whose labels include `labels`."""
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(self.metrics())
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
 
     def wait_for_metric(self, name: str, value: float, **labels: str) -> None:
         """Wait until `metric(name, **labels)` reads `value`. Ingest counts a chunk when its

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from api.app import create_app
-from api.settings import ApiSettings
 from tests.support import load_registry, make_registry
-
-
-@pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    app = create_app(ApiSettings(env="test", database_url=SecretStr(database_url)))
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def test_registered_equipment_is_returned_with_its_site(

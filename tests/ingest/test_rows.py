@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from pydantic import AwareDatetime, TypeAdapter
 
-from ingest.decode import epoch_hour, from_pg_micros, pg_micros
+from ingest.decoded import epoch_hour, from_pg_micros, pg_micros
 
 DEVICE_TIME = TypeAdapter(AwareDatetime)  # as ingest reads them: from JSON, in the sender's zone
 

@@ -1,0 +1,2 @@
+"""Queries that more than one package needs: each a constant beside the typed function that
+runs it."""

@@ -1,0 +1,38 @@
+"""The store's live figures at a glance: what the demo prints while the chain runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    usage_sessions: int
+    hourly_sessions: int  # the sum over usage_hourly: the rollup should match usage_sessions
+    faults_raised: int
+    status_reports: int
+    dead_letters: int
+    devices_online: int
+    devices_offline: int
+
+
+_LIVE_FIGURES = """
+SELECT (SELECT count(*) FROM usage_sessions) AS usage_sessions,
+       (SELECT coalesce(sum(sessions), 0) FROM usage_hourly)::bigint AS hourly_sessions,
+       (SELECT count(*) FROM fault_events WHERE state = 'raised') AS faults_raised,
+       (SELECT count(*) FROM status_reports) AS status_reports,
+       (SELECT count(*) FROM dead_letters) AS dead_letters,
+       (SELECT count(*) FILTER (WHERE online) FROM device_state) AS devices_online,
+       (SELECT count(*) FILTER (WHERE NOT online) FROM device_state) AS devices_offline
+"""
+
+
+def live_figures(conn: psycopg.Connection[Any]) -> LiveFigures:
+    with conn.cursor(row_factory=class_row(LiveFigures)) as cur:
+        row = cur.execute(_LIVE_FIGURES).fetchone()
+    assert row is not None  # an aggregate without FROM always returns its one row
+    return row

@@ -1,0 +1,144 @@
+"""Committing a chunk: all of it in one transaction, or, when anything in it cannot be written,
+each message (and each item of a gateway batch) in a transaction of its own, so that what cannot
+be stored is dead-lettered with its topic, its bytes and the reason, and the rest is stored.
+
+A connection failure is not the chunk's fault: psycopg.OperationalError goes to the caller, who
+retries the whole chunk once the database is back (writes are idempotent).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+
+from ingest.decode import Decoder, Origin
+from ingest.decoded import DeadLetter, DecodedBatch
+from ingest.handoff import Chunk
+from ingest.presence import PresenceCache
+from ingest.writer import WriteResult, write_batch, write_dead_letters
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Committed:
+    """What became of a committed chunk's messages."""
+
+    result: WriteResult
+    dead: list[DeadLetter]
+    received_kinds: dict[str, int]
+    newest_device_ts: float | None  # epoch seconds
+
+    @property
+    def dead_by_category(self) -> dict[str, int]:
+        return dict(Counter(letter.category for letter in self.dead))
+
+
+def commit_chunk(
+    conn: psycopg.Connection[Any],
+    decoder: Decoder,
+    chunk: Chunk,
+    decoded: DecodedBatch | None = None,
+    presence: PresenceCache | None = None,
+) -> Committed:
+    """Store and commit `chunk` (`decoded` is its decoding, when the caller has it)."""
+    try:
+        if decoded is None:
+            decoded = decoder.decode(chunk.topics, chunk.payloads, chunk.received_at)
+        result = write_batch(conn, decoded, presence)
+        conn.commit()
+    except psycopg.OperationalError:
+        raise
+    except Exception as exc:  # anything else is about what the chunk holds, not the database
+        _rollback(conn)
+        log.error("chunk refused, storing it message by message", error=repr(exc))
+        return _commit_singly(conn, decoder, chunk)
+    if presence is not None:
+        presence.committed(result.seen_written)
+    return Committed(result, decoded.dead, decoded.received_kinds, decoded.newest_device_ts)
+
+
+def _commit_singly(conn: psycopg.Connection[Any], decoder: Decoder, chunk: Chunk) -> Committed:
+    outcome = Committed(WriteResult(), [], {}, None)
+    for topic, payload, at in zip(chunk.topics, chunk.payloads, chunk.received_at, strict=True):
+        try:
+            singles = list(decoder.decode_singly([topic], [payload], [at]))
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            arrived = datetime.fromtimestamp(at, UTC)
+            origin = Origin(topic, payload, arrived)
+            letter = origin.refuse("decode_failed", f"ingest could not decode it: {exc!r}")
+            outcome.dead.append(letter)
+            _commit_dead_letter(conn, letter)
+            continue
+        for origin, single in singles:
+            _commit_single(conn, origin, single, outcome)
+    return outcome
+
+
+def _commit_single(
+    conn: psycopg.Connection[Any], origin: Origin, single: DecodedBatch, outcome: Committed
+) -> None:
+    for kind, count in single.received_kinds.items():
+        outcome.received_kinds[kind] = outcome.received_kinds.get(kind, 0) + count
+    newest = single.newest_device_ts
+    if newest is not None and (outcome.newest_device_ts or newest) <= newest:
+        outcome.newest_device_ts = newest
+    try:
+        result = write_batch(conn, single)
+        conn.commit()
+    except psycopg.OperationalError:
+        raise
+    except Exception as exc:
+        _rollback(conn)
+        letter = _refused_by_database(origin, single, exc)
+        outcome.dead.append(letter)
+        _commit_dead_letter(conn, letter)
+        return
+    outcome.result.add(result)
+    outcome.dead.extend(single.dead)
+
+
+def _refused_by_database(origin: Origin, single: DecodedBatch, exc: Exception) -> DeadLetter:
+    code = next(
+        (
+            rows[0].code
+            for rows in (single.usage, single.status, single.faults, single.births)
+            if rows
+        ),
+        None,
+    )
+    problem = str(exc).strip() if isinstance(exc, psycopg.Error) else repr(exc)
+    return origin.refuse("db_refused", f"could not be stored: {problem}", code)
+
+
+def _commit_dead_letter(conn: psycopg.Connection[Any], letter: DeadLetter) -> None:
+    """Keep a message the database refused. Should even that fail, the message is logged with
+    its bytes and let go: a chunk must never stop ingest (nothing else is skipped)."""
+    try:
+        write_dead_letters(conn, [letter])
+        conn.commit()
+    except psycopg.OperationalError:
+        raise
+    except Exception as exc:
+        _rollback(conn)
+        log.critical(
+            "a refused message could not be kept as a dead letter either; it is logged here",
+            topic=repr(letter.topic),
+            payload=letter.payload.hex(),
+            reason=letter.reason,
+            error=repr(exc),
+        )
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """Roll back after a failed write; a connection lost meanwhile is for the caller to handle."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection was lost while writing a chunk")
+    conn.rollback()

@@ -1,0 +1,59 @@
+"""Requests share the app's connection pool, which opens and closes with the app."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from api.database import POOL_MAX_SIZE
+from db.embedded import free_port
+from tests.api.conftest import api_client
+from tests.support import load_registry, make_registry, wait_until
+
+
+def backends_named(database_url: str, application_name: str) -> set[int]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchall()
+    return {int(pid) for (pid,) in rows}
+
+
+def many_concurrent_requests(client: TestClient, code: str, *, requests: int = 64) -> None:
+    paths = ["/healthz", f"/api/v1/equipment/{code}", "/api/v1/equipment/320705-0042-007-4"]
+    with ThreadPoolExecutor(max_workers=2 * POOL_MAX_SIZE) as threads:
+        statuses = list(
+            threads.map(lambda n: client.get(paths[n % len(paths)]).status_code, range(requests))
+        )
+    assert sorted(set(statuses)) == [200, 404]
+
+
+def test_requests_share_the_pooled_connections(database_url: str) -> None:
+    # a name of this test's own picks out the app's backends from every other session's
+    name = f"api-pool-{uuid.uuid4().hex[:10]}"
+    url = psycopg.conninfo.make_conninfo(database_url, application_name=name)
+    code = load_registry(database_url, make_registry(items=1)).equipment[0].code
+    with api_client(url) as client:
+        many_concurrent_requests(client, code)
+        first = backends_named(database_url, name)
+        # one connection per request would have closed every backend by now
+        assert 1 <= len(first) <= POOL_MAX_SIZE
+        many_concurrent_requests(client, code)
+        second = backends_named(database_url, name)
+        assert len(second) <= POOL_MAX_SIZE
+        assert first <= second, "the first wave's connections must serve the second"
+    wait_until(lambda: not backends_named(database_url, name), 10, "the pool to close with the app")
+
+
+def test_unreachable_database_is_a_503_problem() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/fitmon"  # nothing listens there
+    with api_client(url) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["title"] == "Database unavailable"
+    assert "127.0.0.1" not in body["detail"]
