@@ -66,16 +66,6 @@ class _Output:
             os.close(devnull)
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """No _Stop between starting a child and remembering it, so that stop() sees every child."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-
-
 @dataclass
 class Chain:
     workdir: Path
@@ -83,9 +73,29 @@ class Chain:
     postgres: EmbeddedPostgres | None = None
     broker: LocalBroker | None = None
     out: _Output = field(default_factory=_Output)
+    stop_requested: str | None = None
+    _stops_held: bool = False
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT or SIGTERM while the chain runs: leave what the demo does, unless it is starting
+        a child (then just after, so that stop() knows every child)."""
+        self.stop_requested = signal.Signals(signum).name
+        if not self._stops_held:
+            raise _Stop(self.stop_requested)
+
+    @contextmanager
+    def _stops_deferred(self) -> Iterator[None]:
+        # Not a blocked signal mask: a child would inherit it and ignore SIGTERM.
+        self._stops_held = True
+        try:
+            yield
+        finally:
+            self._stops_held = False
+        if self.stop_requested:
+            raise _Stop(self.stop_requested)
 
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        with (self.workdir / f"{name}.log").open("ab") as log, _signals_held():
+        with (self.workdir / f"{name}.log").open("ab") as log, self._stops_deferred():
             self.processes[name] = subprocess.Popen(
                 command,
                 env={**os.environ, **env},
@@ -176,14 +186,11 @@ def demo(
     workdir.mkdir(parents=True, exist_ok=True)
     chain = Chain(workdir)
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        raise _Stop(signal.Signals(signum).name)
-
     def on_signal_while_stopping(signum: int, frame: FrameType | None) -> None:
         pass  # stopping is under way, and bounded
 
     for signum in _STOP_SIGNALS:
-        signal.signal(signum, on_signal)
+        signal.signal(signum, chain.on_signal)
     try:
         url = settings.database_url.get_secret_value() if settings.database_url else None
         _run(chain, url, settings.mqtt_url, preset, seed, days, speed, duration)

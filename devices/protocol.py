@@ -163,7 +163,7 @@ class Fault(_Message):
     fault: Annotated[str, AfterValidator(_known_fault)]
     severity: Severity
     state: Literal["raised", "cleared"]
-    detail: Text | None = Field(default=None, max_length=1000)
+    detail: Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)] | None = None
 
 
 class Will(BaseModel):

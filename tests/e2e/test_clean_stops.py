@@ -92,8 +92,11 @@ def _chain(demo: subprocess.Popen[bytes], workdir: Path) -> set[Proc]:
     return processes
 
 
-def _commands(processes: set[Proc]) -> str:
-    return "\n".join(command(pid) for pid, _ in processes)
+def _chain_with(demo: subprocess.Popen[bytes], workdir: Path, parts: tuple[str, ...]) -> set[Proc]:
+    """The chain once each of `parts` is in one of its commands; until then, nothing."""
+    chain = _chain(demo, workdir)
+    commands = "\n".join(command(pid) for pid, _ in chain)
+    return chain if all(part in commands for part in parts) else set()
 
 
 @pytest.mark.slow
@@ -101,10 +104,11 @@ def test_demo_with_its_output_gone_stops_every_child_on_ctrl_c(demo_workdir: Pat
     """`fitmon demo | tee demo.log`, then Ctrl-C: tee exits, the demo's writes fail, and it
     still stops PostgreSQL, the broker, ingest and its workers, the API and the simulator."""
     demo = _start_demo(demo_workdir)
-    processes = _chain(demo, demo_workdir)
-    names = _commands(processes)
-    for part in ("postgres", "mosquitto", "cli ingest", "multiprocessing", "-m api", "simulate"):
-        assert part in names, names
+    parts = ("postgres", "mosquitto", "cli ingest", "multiprocessing", "-m api", "simulate")
+    processes = wait_until(
+        lambda: _chain_with(demo, demo_workdir, parts),
+        message=f"the demo's processes to include {parts}",
+    )
     assert demo.stdout is not None
     demo.stdout.close()  # tee is gone ...
     took = stop_and_time(demo, processes, signal.SIGINT, group=True)  # ... as Ctrl-C reaches all

@@ -219,8 +219,10 @@ def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_th
     assert _fetch(database_url, sql, a) == [(started_at,)]
     rollup = _fetch(
         database_url,
-        "SELECT code, sessions, reps, energy_wh FROM usage_hourly WHERE hour = %s ORDER BY code",
+        "SELECT code, sessions, reps, energy_wh FROM usage_hourly "
+        "WHERE hour = %s AND code LIKE %s ORDER BY code",
         hour,
+        site + "%",
     )
     assert rollup == [(a, 2, 16, 1.25), (b, 1, 7, 0.0)]
     reasons = refusals(database_url, f"{topic_root}/{site}/batch")
