@@ -109,6 +109,7 @@ class _DatabaseLink:
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 def _relay(source: socket.socket, sink: socket.socket) -> None:
