@@ -12,7 +12,7 @@ DEFAULT_SERVICE_LIFE_YEARS = 8
 
 
 class Metric(StrEnum):
-    """The optional measurements a usage session may carry (PROTOCOL.md, `usage`)."""
+    """The optional measurements a usage session may carry (docs/protocol.md, Payloads)."""
 
     REPS = "reps"
     ENERGY_WH = "energy_wh"
@@ -52,7 +52,7 @@ EQUIPMENT_TYPES: dict[str, EquipmentType] = {
 
 
 class Severity(StrEnum):
-    """PROTOCOL.md severities: critical is a safety hazard and takes the item out of service."""
+    """Fault severities (docs/protocol.md): critical is a safety hazard, out of service at once."""
 
     CRITICAL = "critical"
     MAJOR = "major"
@@ -81,11 +81,3 @@ FAULT_TYPES: dict[str, FaultType] = {
         FaultType("TAMPER", "enclosure opened or device tampered with", Severity.MAJOR),
     )
 }
-
-
-def equipment_type(kind: str) -> EquipmentType:
-    try:
-        return EQUIPMENT_TYPES[kind]
-    except KeyError:
-        known = ", ".join(sorted(EQUIPMENT_TYPES))
-        raise ValueError(f"unknown equipment kind {kind!r}; known kinds: {known}") from None

@@ -1,4 +1,4 @@
-"""Site and equipment codes (一站一码, 一物一码) as PROTOCOL.md defines them.
+"""Site and equipment codes (一站一码, 一物一码) as docs/protocol.md defines them.
 
 An equipment code ends in an ISO 7064 MOD 11-2 check character over its 13 digits, the scheme of
 the Chinese resident ID number (GB 11643).

@@ -23,7 +23,6 @@ OPTIONAL_COLUMNS = (
     "service_life_years",
     "location",
 )
-SERVICE_STATUSES = ("in_service", "out_of_service", "retired")
 
 
 @dataclass(frozen=True, slots=True)

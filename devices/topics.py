@@ -1,4 +1,4 @@
-"""Device protocol v1: the topic grammar (PROTOCOL.md, Transport).
+"""Device protocol v1: the topic grammar (docs/protocol.md, Topics).
 
 Apart from the payload models (devices.protocol), so that what only routes messages by topic
 does not load them.

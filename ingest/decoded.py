@@ -142,9 +142,5 @@ class DecodedBatch:
         if self.newest_device_us is None or micros > self.newest_device_us:
             self.newest_device_us = micros
 
-    @property
-    def message_count(self) -> int:
-        return len(self.usage) + len(self.status) + len(self.faults) + len(self.births)
-
     def count_received(self, kind: str) -> None:
         self.received_kinds[kind] = self.received_kinds.get(kind, 0) + 1

@@ -1,4 +1,4 @@
-"""Bad messages in each of the ways PROTOCOL.md lists; every one unique bytes (a nonce).
+"""Bad messages in each of the ways docs/protocol.md lists; every one unique bytes (a nonce).
 
 Each must end as its own dead letter, so `verify` can find every one by topic and digest.
 """

@@ -190,7 +190,7 @@ def run_command(
         end = datetime.fromisoformat(end_text) if end_text else now.replace(second=0, microsecond=0)
         if end.tzinfo is None:
             raise click.UsageError(f"--end needs a time zone offset, got {end_text!r}")
-        if end > now:  # ingest refuses device time more than 5 minutes ahead (PROTOCOL.md)
+        if end > now:  # ingest refuses device time more than 5 minutes ahead (docs/protocol.md)
             raise click.UsageError(f"an accelerated run must end in the past, not at {end_text}")
         start = end - timedelta(days=days)
     try:

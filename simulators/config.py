@@ -9,7 +9,7 @@ from devices.protocol import DEFAULT_TOPIC_ROOT
 
 
 class ConnectionMode(StrEnum):
-    """How the fleet reaches the broker (PROTOCOL.md, Transport)."""
+    """How the fleet reaches the broker (docs/protocol.md, Topics)."""
 
     GATEWAY = "gateway"  # one connection per site, publishing `<site>/batch`
     DEVICE = "device"  # one connection per item, item topics, a last will each

@@ -21,14 +21,14 @@ from simulators.state import FleetState
 # An emission: (simulated ms, link index, op, topic, payload).
 Emission = tuple[int, int, int, str, bytes]
 OP_PUBLISH, OP_RETAIN, OP_DROP, OP_RECONNECT = range(4)
-BATCH_BYTES_LIMIT = 60_000  # under PROTOCOL.md's 64 KiB per MQTT message
+BATCH_BYTES_LIMIT = 60_000  # under docs/protocol.md's 64 KiB per MQTT message
 # (kind, payload, topic of a bad message, is the first copy of a good message)
 Buffered = tuple[str, bytes, str | None, bool]
 
 
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
-    """One MQTT connection the fleet needs, with its last will (PROTOCOL.md, Transport)."""
+    """One MQTT connection the fleet needs, with its last will (docs/protocol.md, Topics)."""
 
     client_id: str
     will_topic: str | None

@@ -117,7 +117,7 @@ def fault(
 
 
 def will(boot: int) -> bytes:
-    """The last will (PROTOCOL.md, Transport): retained, QoS 1, on the status topic."""
+    """The last will (docs/protocol.md, Topics): retained, QoS 1, on the status topic."""
     return f'{{"v":1,"online":false,"boot":{boot}}}'.encode()
 
 
