@@ -6,7 +6,6 @@ migrations, a simulated city loaded into the registry, ingest, the API, and the 
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.services import LocalBroker
-from cli.settings import DemoSettings, given
+from cli.settings import DemoSettings, settings_from
 from db.embedded import EmbeddedPostgres, free_port
 from db.migrate import migrate
 from db.queries.figures import live_figures
@@ -45,7 +44,8 @@ class _Stop(Exception):
 
 class _Output:
     """The demo's stdout. When its reader has gone (`fitmon demo | tee` and Ctrl-C, or `| head`),
-    writing fails with EPIPE: from then on the demo writes nowhere and stops the chain."""
+    writing fails (EPIPE; EIO for a terminal that has gone): from then on the demo writes nowhere
+    and stops the chain."""
 
     def __init__(self) -> None:
         self.closed = False
@@ -55,9 +55,7 @@ class _Output:
             return
         try:
             click.echo(text)
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
+        except OSError:
             self.closed = True
             # Whatever Python still holds for stdout, and the children that share it, now go
             # nowhere; else the interpreter's last flush fails again on the way out.
@@ -182,7 +180,7 @@ def demo(
     workdir: Path,
 ) -> None:
     """Run the whole chain on embedded defaults and print what is happening."""
-    settings = DemoSettings(**given(database_url=database_url, mqtt_url=broker_url))
+    settings = settings_from(DemoSettings, database_url=database_url, mqtt_url=broker_url)
     workdir.mkdir(parents=True, exist_ok=True)
     chain = Chain(workdir)
 

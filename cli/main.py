@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cli.demo import demo
-from cli.settings import given
+from cli.settings import given, settings_from
 from cli.verify import verify
 from db.migrate import MigrationError, migrate
 from db.registry_writes import import_registry
@@ -25,7 +25,7 @@ DATABASE_URL = click.option(
 
 
 def _database_url(database_url: str | None) -> str:
-    settings = DatabaseSettings(**given(database_url=database_url))
+    settings = settings_from(DatabaseSettings, database_url=database_url)
     return settings.database_url.get_secret_value()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import psycopg
 
-from cli.settings import given
+from cli.settings import settings_from
 from cli.verify_reads import (
     CountedTable,
     StoredHour,
@@ -358,7 +358,7 @@ def verify(
     silence_heartbeats: int,
 ) -> None:
     """Compare a simulator run's LEDGER_DIR with what fitmon stored; exit 1 on any difference."""
-    settings = DatabaseSettings(**given(database_url=database_url))
+    settings = settings_from(DatabaseSettings, database_url=database_url)
     report = verify_ledger(
         settings.database_url.get_secret_value(),
         ledger_dir,

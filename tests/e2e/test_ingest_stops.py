@@ -33,7 +33,9 @@ from tests.support import (
 ERRORS = "fitmon_ingest_database_errors_total"
 
 
-def _start_ingest(env: dict[str, str], log: Path | None) -> IngestProcess:
+def _start_ingest(
+    env: dict[str, str], log: Path | None, reap: list[subprocess.Popen[bytes]]
+) -> IngestProcess:
     """`fitmon ingest`, not waiting for it to be ready; log None: its output is a closed pipe."""
     ingest = IngestProcess(env, log or Path(os.devnull))
     if log is None:
@@ -47,6 +49,7 @@ def _start_ingest(env: dict[str, str], log: Path | None) -> IngestProcess:
         stdout=output,
         stderr=output,
     )
+    reap.append(ingest.process)
     os.close(output)
     return ingest
 
@@ -64,12 +67,12 @@ def _workers_running(ingest: IngestProcess, count: int) -> bool:
 
 
 def test_ingest_whose_database_is_unreachable_stops_on_sigterm(
-    ingest_env: dict[str, str],
+    ingest_env: dict[str, str], reap: list[subprocess.Popen[bytes]]
 ) -> None:
     """Its workers retry the connection with backoff: told to stop, they wait no longer; and
     output with nowhere to go does not get in the way."""
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/fitmon"
-    ingest = _start_ingest({**ingest_env, "FITMON_DATABASE_URL": unreachable}, None)
+    ingest = _start_ingest({**ingest_env, "FITMON_DATABASE_URL": unreachable}, None, reap)
     wait_until(lambda: _metric_at_least(ingest, ERRORS, 4), 30, "workers retrying the database")
     assert ingest.process is not None
     processes = family(ingest.process.pid)
@@ -140,12 +143,15 @@ def test_ingest_whose_database_went_away_stops_and_leaves_held_messages_unacknow
     publisher: Publisher,
     topic_root: str,
     tmp_path: Path,
+    reap: list[subprocess.Popen[bytes]],
 ) -> None:
     if not broker.supports_mqtt5:
         pytest.skip("redelivery to ingest's next session needs an MQTT 5 broker (Mosquitto)")
     code = load_registry(database_url, make_registry(items=1)).equipment[0].code
     topic = item_topic(topic_root, code, "usage")
-    ingest = _start_ingest({**ingest_env, "FITMON_DATABASE_URL": database_link.url}, tmp_path / "1")
+    ingest = _start_ingest(
+        {**ingest_env, "FITMON_DATABASE_URL": database_link.url}, tmp_path / "1", reap
+    )
     wait_until(ingest.ready, 30, "ingest to connect")
     publisher.publish(topic, usage(code, 1))
     wait_until(lambda: _sessions(database_url, code) == 1, message="the first session stored")
@@ -163,12 +169,14 @@ def test_ingest_whose_database_went_away_stops_and_leaves_held_messages_unacknow
 
 
 def test_ingest_whose_broker_has_gone_stops_on_sigint(
-    ingest_env: dict[str, str], tmp_path: Path
+    ingest_env: dict[str, str], tmp_path: Path, reap: list[subprocess.Popen[bytes]]
 ) -> None:
     own_broker = LocalBroker(tmp_path / "broker")
     own_broker.start()
     try:
-        ingest = _start_ingest({**ingest_env, "FITMON_MQTT_URL": own_broker.url}, tmp_path / "log")
+        ingest = _start_ingest(
+            {**ingest_env, "FITMON_MQTT_URL": own_broker.url}, tmp_path / "log", reap
+        )
         wait_until(ingest.ready, 30, "ingest to connect")
         wait_until(lambda: _workers_running(ingest, 2), message="two workers")
     finally:

@@ -1,0 +1,551 @@
+"""Hypothesis strategies for fuzzing ingest: arbitrary bytes on valid and arbitrary topics, and
+near-valid v1 messages and gateway batches whose fields sit at, just past or far past the limits
+of devices/protocol.py, with wrong JSON types, odd Unicode, deep nesting and duplicate keys.
+
+A message is built as ordered (key, value) pairs and rendered by hand, so that it can hold what
+json.dumps cannot write: duplicate keys, NaN and 1e400, lone surrogate escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from devices.catalog import EQUIPMENT_TYPES, FAULT_TYPES
+from devices.codes import make_equipment_code
+
+# Hypothesis keeps caches (Unicode tables, constants) even without an example database: under the
+# git-ignored .cache/, not in a .hypothesis folder at the repository root.
+set_hypothesis_home_dir(Path(__file__).resolve().parents[2] / ".cache" / "hypothesis")
+
+ROOT = "fitness/v1"
+SITE = "970101-0001"  # the fuzzed fleet's site; division 97xxxx is no real one
+OTHER_SITE = "970101-0002"
+CODES = [str(make_equipment_code(SITE, n)) for n in (1, 2, 3, 4)]
+SENTINEL_CODE = str(make_equipment_code(SITE, 9))  # never fuzzed: the sentinel's own item
+OTHER_SITE_CODE = str(make_equipment_code(OTHER_SITE, 1))
+UNKNOWN_CODE = str(make_equipment_code(SITE, 500))  # well-formed, not registered
+KINDS = ("birth", "status", "usage", "fault")
+# Arrival of every fuzzed message: fixed, so that times drawn around it replay exactly.
+ARRIVAL = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+SKEW = timedelta(minutes=5)
+DELAY = timedelta(days=30)
+US = timedelta(microseconds=1)
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
+MAX_PAYLOAD = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A JSON token written as it is: NaN, 1e400, "\\ud800", a deep nesting."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    topic: str
+    payload: bytes
+
+    def __repr__(self) -> str:
+        payload = self.payload
+        if len(payload) <= 2000:
+            return f"Sent(topic={self.topic!r}, payload={payload!r})"
+        shown = f"{payload[:1000]!r}...{payload[-200:]!r}"
+        return f"Sent(topic={self.topic!r}, payload={shown}, {len(payload)} bytes)"
+
+
+Pairs = list[tuple[str, Any]]
+
+
+def render(value: Any, *, ascii_only: bool = True) -> str:
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, list) and value and all(isinstance(p, tuple) for p in value):
+        items = (
+            f"{render(k, ascii_only=ascii_only)}:{render(v, ascii_only=ascii_only)}"
+            for k, v in value
+        )
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(render(v, ascii_only=ascii_only) for v in value) + "]"
+    if isinstance(value, dict):
+        return render(list(value.items()), ascii_only=ascii_only)
+    return json.dumps(value, ensure_ascii=ascii_only, allow_nan=True)
+
+
+def rfc3339(moment: datetime, *, offset_min: int = 0, digits: int = 6, sep: str = "T") -> str:
+    """`moment` in the zone `offset_min` minutes east of UTC, with `digits` fraction digits."""
+    local = (moment + timedelta(minutes=offset_min)).replace(tzinfo=None)
+    text = local.strftime("%Y-%m-%d") + sep + local.strftime("%H:%M:%S")
+    if digits:
+        text += "." + f"{local.microsecond:06d}{'0' * 12}"[:digits]
+    if offset_min == 0:
+        return text + "Z"
+    sign = "+" if offset_min > 0 else "-"
+    return f"{text}{sign}{abs(offset_min) // 60:02d}:{abs(offset_min) % 60:02d}"
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+WRONG_TYPES = st.sampled_from(
+    [None, True, False, "", "5", "1e3", [], [1], {}, {"a": 1}, 0, -1, 1.5, Raw("[[[[]]]]")]
+)
+NON_FINITE = st.sampled_from(
+    [Raw("1e400"), Raw("-1e400"), Raw("NaN"), Raw("Infinity"), Raw("-Infinity"), Raw("1e-400")]
+)
+HUGE_INTS = st.sampled_from([2**63, 2**64, -(2**63) - 1, 10**30, 10**400])
+ODD_TEXT = st.sampled_from(
+    [
+        "\x00",
+        "a\x00b",
+        Raw('"\\u0000"'),
+        Raw('"\\ud800"'),
+        Raw('"x\\udfff"'),
+        Raw('"\\ud83d\\ude00"'),  # a valid surrogate pair: 😀
+        "\u202eabc\u200f",  # right-to-left override and mark
+        "😀" * 3,
+        "e\u0301",  # a combining accent
+        "\uff11\uff12\uff13",  # full-width digits
+        "\ufeffbom",
+        "\u2028\u2029",
+        " ",
+        "\t\n",
+    ]
+)
+SAFE_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
+
+
+def ints(lo: int, hi: int) -> st.SearchStrategy[Any]:
+    """Valid ints, the limits themselves, one past them, and ints in other JSON shapes."""
+    return st.one_of(
+        st.integers(lo, hi),
+        st.sampled_from([lo, hi, lo + 1, hi - 1]),
+        st.sampled_from([lo - 1, hi + 1]),
+        HUGE_INTS,
+        st.sampled_from([float(lo), Raw(f"{lo}.0"), Raw(f"{hi}e0"), str(hi), Raw("-0")]),
+        WRONG_TYPES,
+    )
+
+
+def floats(lo: float, hi: float, *, lo_open: bool = False) -> st.SearchStrategy[Any]:
+    inf = math.inf
+    edges = [hi, math.nextafter(hi, -inf), math.nextafter(lo, inf), (lo + hi) / 2]
+    edges += [] if lo_open else [lo, int(lo), -0.0 if lo == 0 else lo]
+    past = [math.nextafter(hi, inf), hi + 1, lo - 1, math.nextafter(lo, -inf), int(hi) + 1]
+    past += [lo, -0.0, 0] if lo_open else []
+    return st.one_of(
+        st.floats(lo, hi, exclude_min=lo_open),
+        st.sampled_from(edges),
+        st.sampled_from(past),
+        st.sampled_from([5e-324, 2.2250738585072014e-308, Raw(f"{hi}0000000000000000001")]),
+        NON_FINITE,
+        HUGE_INTS,
+        st.sampled_from([str(hi), True, Raw(f"{hi:.0f}e0")]),
+        WRONG_TYPES,
+    )
+
+
+def texts(max_len: int) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        SAFE_TEXT.filter(lambda t: 1 <= len(t) <= max_len),
+        st.sampled_from(["a" * max_len, "😀" * max_len, "e\u0301" * (max_len // 2), "x"]),
+        st.sampled_from(["a" * (max_len + 1), "😀" * (max_len + 1), ""]),
+        ODD_TEXT,
+        WRONG_TYPES,
+    )
+
+
+def choices(valid: list[str]) -> st.SearchStrategy[Any]:
+    """One of `valid`, or a near miss: case, blanks, full-width letters, other types."""
+    near = [v.upper() if v.islower() else v.lower() for v in valid] + [valid[0] + " "]
+    near += ["".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in valid[0])]
+    return st.one_of(st.sampled_from(valid), st.sampled_from(near), ODD_TEXT, WRONG_TYPES)
+
+
+def codes(*, for_batch: bool = False) -> st.SearchStrategy[Any]:
+    full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in CODES[0])
+    wrong_check = CODES[0][:-1] + ("0" if CODES[0][-1] != "0" else "1")
+    odd = [
+        UNKNOWN_CODE,
+        OTHER_SITE_CODE,
+        wrong_check,
+        full_width,
+        CODES[0][:-1] + "x",
+        CODES[0] + " ",
+        CODES[0] + "\x00",
+        Raw('"' + CODES[0][:5] + '\\u0000"'),
+        Raw('"\\ud800' + CODES[0] + '"'),
+        CODES[0].replace("-", "\u2011"),  # a non-breaking hyphen
+    ]
+    return st.one_of(st.sampled_from(CODES), st.sampled_from(odd), WRONG_TYPES)
+
+
+def instants(lo: datetime, hi: datetime) -> st.SearchStrategy[datetime]:
+    span = (hi - lo) // US
+    return st.integers(0, span).map(lambda n: lo + n * US)
+
+
+def formatted(moment: datetime, known_issues: bool) -> st.SearchStrategy[str]:
+    (
+        """`moment` as RFC 3339, in any zone and with any fraction that holds it exactly (and
+    with nonzero digits past the microsecond when `known_issues`)."""
+        ""
+    )
+    digits = st.sampled_from([6, 9])
+    if moment.microsecond % 1000 == 0:
+        digits = st.sampled_from([3, 6, 9])
+    if moment.microsecond == 0:
+        digits = st.sampled_from([0, 3, 6, 9])
+    return st.builds(
+        lambda off, d, sep, extra: (
+            rfc3339(moment, offset_min=off, digits=d, sep=sep)
+            .replace(f".{moment.microsecond:06d}000", f".{moment.microsecond:06d}{extra:03d}")
+            .replace("Z", "z" if sep == "t" else "Z")
+        ),
+        st.one_of(st.sampled_from([0, 480, -840, 840, -1439, 1439]), st.integers(-840, 840)),
+        digits,
+        st.sampled_from(["T", "T", "t", " "]),
+        st.integers(1, 999) if known_issues else st.just(0),
+    )
+
+
+def bad_times(reference: datetime) -> st.SearchStrategy[Any]:
+    """Times at or past the limits: 2000-01-01, 5 minutes ahead, the calendar's ends."""
+    return st.one_of(
+        st.sampled_from(
+            [
+                rfc3339(MIN_TIME),
+                rfc3339(MIN_TIME - US),
+                rfc3339(MIN_TIME, offset_min=480, digits=0),
+                rfc3339(ARRIVAL + SKEW),
+                rfc3339(ARRIVAL + SKEW + US, offset_min=-60),
+                rfc3339(datetime(2100, 1, 1, tzinfo=UTC)),
+                "0001-01-01T00:00:00+14:00",
+                "0001-01-01T00:00:00-14:00",
+                "9999-12-31T23:59:59.999999+14:00",
+                "9999-12-31T23:59:59.999999-14:00",
+                "1970-01-01T00:00:00Z",
+                "1999-12-31T23:59:59.999999Z",
+                rfc3339(reference)[:-1],  # no offset
+                rfc3339(reference).replace("Z", "+00:00")[:-6],
+                rfc3339(reference)[:10],
+                rfc3339(reference).replace("2", "\uff12"),  # a full-width 2
+                rfc3339(reference).replace("T", "\u2003"),
+                "2026-12-31T23:59:60Z",
+                "2026-02-30T00:00:00Z",
+                "2026-06-01T24:00:00Z",
+                "2026-06-01T12:00:00+24:00",
+            ]
+        ),
+        st.integers(0, 2**40),
+        WRONG_TYPES,
+    )
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+def _fields(kind: str, known_issues: bool = False) -> dict[str, st.SearchStrategy[Any]]:
+    text = {"fw": texts(64), "model": texts(64)}
+    return {
+        "birth": {
+            **text,
+            "kind": choices(sorted(EQUIPMENT_TYPES)),
+            "heartbeat_s": ints(1, 86_400),
+        },
+        "status": {
+            # 0 for false: ingest takes such a status for a last will (a known issue)
+            "online": st.one_of(
+                st.booleans(),
+                st.sampled_from([1, "true", None, *([0, 0.0] if known_issues else [])]),
+            ),
+            "battery_pct": st.one_of(st.none(), floats(0, 100)),
+            "rssi_dbm": st.one_of(st.none(), floats(-200, 20)),
+            "temp_c": st.one_of(st.none(), floats(-80, 120)),
+            "tilt_deg": st.one_of(st.none(), floats(0, 180)),
+        },
+        "usage": {
+            "duration_s": floats(0, 4 * 3600, lo_open=True),
+            "reps": ints(0, INT32_MAX),
+            "energy_wh": floats(0, 5000),
+            "avg_cadence_rpm": floats(0, 1000),
+            "max_load_kg": floats(0, 1000),
+        },
+        "fault": {
+            "fault": choices(sorted(FAULT_TYPES)),
+            "severity": choices(["critical", "major", "minor"]),
+            "state": choices(["raised", "cleared"]),
+            "detail": st.one_of(st.none(), texts(1000)),
+        },
+    }[kind]
+
+
+_OPTIONAL = {"battery_pct", "rssi_dbm", "temp_c", "tilt_deg", "energy_wh", "avg_cadence_rpm"}
+_OPTIONAL |= {"max_load_kg", "detail"}
+
+
+def _in_range(lo: float, hi: float, *, lo_open: bool = False) -> st.SearchStrategy[Any]:
+    edges = [hi, math.nextafter(hi, -math.inf), math.nextafter(lo, math.inf), int(hi)]
+    edges += [] if lo_open else [lo, int(lo)]
+    return st.one_of(st.floats(lo, hi, exclude_min=lo_open), st.sampled_from(edges))
+
+
+def _valid_fields(kind: str) -> dict[str, st.SearchStrategy[Any]]:
+    """Values a device may send for each of `kind`'s fields, the limits included."""
+
+    def text(n: int) -> st.SearchStrategy[Any]:
+        return st.one_of(
+            SAFE_TEXT.filter(lambda t: 1 <= len(t) <= n),
+            st.sampled_from(["a" * n, "😀" * n, "e\u0301" * (n // 2), "\u202eabc"]),
+        )
+
+    def whole(lo: int, hi: int) -> st.SearchStrategy[Any]:
+        return st.one_of(st.integers(lo, hi), st.sampled_from([lo, hi]))
+
+    return {
+        "birth": {
+            "fw": text(64),
+            "model": text(64),
+            "kind": st.sampled_from(sorted(EQUIPMENT_TYPES)),
+            "heartbeat_s": whole(1, 86_400),
+        },
+        "status": {
+            "online": st.booleans(),
+            "battery_pct": st.one_of(st.none(), _in_range(0, 100)),
+            "rssi_dbm": st.one_of(st.none(), _in_range(-200, 20)),
+            "temp_c": st.one_of(st.none(), _in_range(-80, 120)),
+            "tilt_deg": st.one_of(st.none(), _in_range(0, 180)),
+        },
+        "usage": {
+            "duration_s": _in_range(0, 4 * 3600, lo_open=True),
+            "reps": whole(0, INT32_MAX),
+            "energy_wh": _in_range(0, 5000),
+            "avg_cadence_rpm": _in_range(0, 1000),
+            "max_load_kg": _in_range(0, 1000),
+        },
+        "fault": {
+            "fault": st.sampled_from(sorted(FAULT_TYPES)),
+            "severity": st.sampled_from(["critical", "major", "minor"]),
+            "state": st.sampled_from(["raised", "cleared"]),
+            "detail": st.one_of(st.none(), text(1000)),
+        },
+    }[kind]
+
+
+@st.composite
+def v1_message(
+    draw: st.DrawFn, kind: str, *, known_issues: bool = False, code: Any = None
+) -> Pairs:
+    """A message of `kind`: valid, then 0-3 of its fields replaced by near misses, removed,
+    repeated (a duplicate key) or joined by extra fields, some deeply nested."""
+    edges = [ARRIVAL + SKEW, ARRIVAL + SKEW + US, MIN_TIME, MIN_TIME - US, MIN_TIME + DELAY]
+    ts = draw(
+        st.one_of(instants(ARRIVAL - timedelta(days=400), ARRIVAL + SKEW), st.sampled_from(edges))
+    )
+    pairs: Pairs = [
+        ("v", 1),
+        ("code", code if code is not None else draw(st.sampled_from(CODES))),
+        ("boot", draw(st.integers(0, 50))),
+        ("seq", draw(st.integers(0, INT64_MAX))),
+        ("ts", draw(formatted(ts, known_issues))),
+    ]
+    if kind == "usage":
+        started = draw(instants(max(ts - DELAY, MIN_TIME), min(ts + SKEW, ARRIVAL + SKEW)))
+        pairs.append(("started_at", draw(formatted(started, known_issues))))
+    valid, near = _valid_fields(kind), _fields(kind, known_issues)
+    for name, strategy in valid.items():
+        if name in _OPTIONAL and draw(st.booleans()):
+            continue
+        # Mostly valid: a message with every field at or past a limit tells one problem only.
+        pairs.append((name, draw(st.one_of(strategy, strategy, strategy, near[name]))))
+    for _ in range(draw(st.integers(0, 3))):
+        pairs = draw(_mutated(pairs, kind, ts, known_issues))
+    return pairs
+
+
+_EXTRA_NAMES = ["x", "extra", "V", "Code", "ts ", "", "\x00", "😀", "started_at", "online"]
+
+
+@st.composite
+def _mutated(draw: st.DrawFn, pairs: Pairs, kind: str, ts: datetime, known_issues: bool) -> Pairs:
+    names = [name for name, _ in pairs]
+    action = draw(st.sampled_from(["set", "set", "set", "drop", "duplicate", "extra", "nest"]))
+    name = draw(st.sampled_from(names))
+    value: Any = None
+    if action in ("set", "duplicate"):
+        value = draw(_near_miss(name, kind, ts, known_issues))
+    if action == "set":
+        return [(n, value if n == name else v) for n, v in pairs]
+    if action == "drop":
+        return [(n, v) for n, v in pairs if n != name]
+    if action == "duplicate":
+        return [*pairs, (name, value)] if draw(st.booleans()) else [(name, value), *pairs]
+    extra = draw(st.sampled_from(_EXTRA_NAMES))
+    if action == "extra":
+        return [*pairs, (extra, draw(st.one_of(WRONG_TYPES, ODD_TEXT, NON_FINITE, HUGE_INTS)))]
+    depth = draw(st.sampled_from([1, 10, 100, 127, 128, 255, 256, 1000, 5000, 20_000]))
+    opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+    return [*pairs, ("x", Raw(opener * depth + "0" + closer * depth))]
+
+
+def _near_miss(name: str, kind: str, ts: datetime, known_issues: bool) -> st.SearchStrategy[Any]:
+    if name == "v":
+        # true and 1.0 for 1: ingest takes them (a known issue, see tests/ingest/test_fuzz.py)
+        known = [True, 1.0, Raw("1e0")] if known_issues else []
+        return st.sampled_from([0, 2, "1", None, 1.5, -1, *known])
+    if name == "code":
+        return codes()
+    if name in ("boot", "seq"):
+        return ints(0, INT64_MAX)
+    if name == "ts":
+        return bad_times(ts)
+    if name == "started_at":
+        edges = [ts + SKEW, ts + SKEW + US, ts - DELAY, ts - DELAY - US, ts + timedelta(days=1)]
+        return st.one_of(
+            st.sampled_from(edges).flatmap(lambda m: formatted(m, known_issues)), bad_times(ts)
+        )
+    return _fields(kind, known_issues).get(name, st.one_of(WRONG_TYPES, ODD_TEXT, NON_FINITE))
+
+
+def item_topic(code: str, kind: str) -> str:
+    return f"{ROOT}/{code[:11]}/{code}/{kind}"
+
+
+def batch_topic(site: str = SITE) -> str:
+    return f"{ROOT}/{site}/batch"
+
+
+def topics() -> st.SearchStrategy[str]:
+    """Topics for arbitrary payloads: valid ones of every shape, and every way to miss."""
+    valid = [item_topic(c, k) for c in CODES[:2] for k in KINDS]
+    valid += [batch_topic(), f"{ROOT}/{SITE}/gateway/status"]
+    wrong = [
+        item_topic(UNKNOWN_CODE, "usage"),
+        item_topic(CODES[0], "selfie"),
+        f"{ROOT}/{SITE}/gateway/usage",
+        f"{ROOT}/{OTHER_SITE}/{CODES[0]}/usage",
+        item_topic(CODES[0][:-1] + "0", "status"),
+        item_topic(CODES[0], "usage") + "/",
+        f"{ROOT}/{SITE}/batch/x",
+        ROOT + "/" + SITE.replace("1", "\uff11") + "/batch",  # full-width ones
+        batch_topic(OTHER_SITE),
+        f"{ROOT}/{SITE}/{CODES[0]}/usage\x00",
+        f"{ROOT}/{SITE}/\ud800/status",
+        "fitness/v2/" + SITE + "/batch",
+        "",
+        "/",
+        "#",
+    ]
+    return st.one_of(
+        st.sampled_from(valid),
+        st.sampled_from(wrong),
+        st.text(max_size=40),
+        st.text(max_size=40).map(lambda t: f"{ROOT}/{t}"),
+    )
+
+
+def _json_values() -> st.SearchStrategy[Any]:
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), SAFE_TEXT)
+    return st.recursive(scalars, _containers, max_leaves=10)
+
+
+def _containers(kids: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.lists(kids, max_size=4), st.dictionaries(SAFE_TEXT, kids, max_size=4))
+
+
+@st.composite
+def arbitrary_bytes(draw: st.DrawFn) -> bytes:
+    """Bytes of any kind: random, text, JSON of any shape, broken UTF-8, broken v1 messages."""
+    message = render(draw(v1_message(draw(st.sampled_from(KINDS))))).encode()
+    payload: bytes = draw(
+        st.one_of(
+            st.binary(max_size=200),
+            st.text(max_size=100).map(lambda t: t.encode()),
+            _json_values().map(lambda v: render(v, ascii_only=False).encode()),
+            st.sampled_from([b"\xff", b"\xed\xa0\x80", b"\xc0\xaf", b'{"a":"\xff"}', b""]),
+            st.sampled_from([b"\xef\xbb\xbf" + message, message + b"x", message[:-1]]),
+            st.sampled_from([b"[" + message + b"]", message + b"\n", b" " + message]),
+        )
+    )
+    return payload
+
+
+@st.composite
+def item_messages(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
+    """A near-valid message on its item topic (now and then on another kind's, or a will)."""
+    kind = draw(st.sampled_from(KINDS))
+    pairs = draw(v1_message(kind, known_issues=known_issues))
+    code = next((v for n, v in pairs if n == "code"), CODES[0])
+    topic_code = code if isinstance(code, str) and code in CODES else draw(st.sampled_from(CODES))
+    topic_kind = draw(st.sampled_from([kind] * 6 + list(KINDS)))
+    payload = render(pairs, ascii_only=draw(st.booleans())).encode()
+    if draw(st.integers(0, 30)) == 0:  # at and just past the 64 KiB limit
+        payload = _padded(payload, MAX_PAYLOAD + draw(st.integers(-1, 1)))
+    return Sent(item_topic(topic_code, topic_kind), payload)
+
+
+@st.composite
+def wills(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
+    boot = draw(ints(0, INT64_MAX))
+    online = draw(st.sampled_from([False, False, True, None, *([0, 0.0] if known_issues else [])]))
+    pairs: Pairs = [
+        ("v", draw(st.sampled_from([1, 1, 2, "1", *([True, 1.0] if known_issues else [])]))),
+        ("online", online),
+        ("boot", boot),
+    ]
+    code = draw(st.sampled_from([*CODES, UNKNOWN_CODE, "gateway"]))
+    topic = f"{ROOT}/{SITE}/gateway/status" if code == "gateway" else item_topic(code, "status")
+    return Sent(topic, render(pairs).encode())
+
+
+def _padded(payload: bytes, size: int) -> bytes:
+    """`payload` (a JSON object) grown to exactly `size` bytes by an extra string field."""
+    if not payload.startswith(b"{") or len(payload) + 8 > size:
+        return payload
+    return b'{"pad":"' + b"p" * (size - len(payload) - 9) + b'",' + payload[1:]
+
+
+@st.composite
+def batches(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
+    """A gateway batch mixing valid and near-valid items of every kind, other sites' items,
+    and items that are no message at all; often usage only (ingest's fast path)."""
+    usage_only = draw(st.booleans())
+    items: list[str] = []
+    for _ in range(draw(st.integers(0, 6))):
+        choice = draw(st.integers(0, 9))
+        if choice < 7:
+            kind = "usage" if usage_only else draw(st.sampled_from(KINDS))
+            code = draw(st.sampled_from([*CODES, *CODES, *CODES, OTHER_SITE_CODE, UNKNOWN_CODE]))
+            pairs = draw(v1_message(kind, known_issues=known_issues, code=code))
+            items.append(render(pairs, ascii_only=draw(st.booleans())))
+        elif choice < 9:
+            items.append(render(draw(_json_values()), ascii_only=False))
+        else:
+            items.append(
+                draw(st.sampled_from(["[" * 3000 + "]" * 3000, "NaN", "1e400", '"\\ud800"']))
+            )
+    blank = draw(st.sampled_from(["", " ", "\n", " \t\r\n"]))
+    payload = ("[" + blank + ("," + blank).join(items) + blank + "]").encode()
+    if draw(st.integers(0, 40)) == 0:
+        payload = draw(st.sampled_from([payload[:-1], payload + b",", b"{" + payload[1:]]))
+    return Sent(batch_topic(), payload)
+
+
+def fuzzed_messages(*, known_issues: bool = False) -> st.SearchStrategy[list[Sent]]:
+    """One to three fuzzed messages for one chunk."""
+    one = st.one_of(
+        item_messages(known_issues=known_issues),
+        batches(known_issues=known_issues),
+        wills(known_issues=known_issues),
+        st.builds(Sent, topics(), arbitrary_bytes()),
+    )
+    return st.lists(one, min_size=1, max_size=3)

@@ -1,0 +1,91 @@
+"""Property-based fuzzing of ingest against the real database (tests/ingest/fuzz_check.py): every
+fuzzed message is stored exactly or dead-lettered, and a valid message after it is stored.
+
+A bounded, derandomized run; `python -m benchmarks.fuzz_ingest --examples N` runs a larger one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.ingest.fuzz_check import Rig
+from tests.ingest.fuzz_strategies import (
+    CODES,
+    Sent,
+    arbitrary_bytes,
+    batches,
+    fuzzed_messages,
+    item_messages,
+    item_topic,
+    topics,
+)
+
+# derandomize: the same examples on every run (and no example database to keep, so no
+# .hypothesis folder). too_slow and data_too_large: every example is a round trip to PostgreSQL,
+# and some are 64 KiB payloads or deep nestings on purpose.
+BOUNDED = settings(
+    max_examples=350,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@pytest.fixture(scope="module")
+def rig(database_url: str) -> Iterator[Rig]:
+    fuzz = Rig(database_url)
+    yield fuzz
+    fuzz.close()
+
+
+@BOUNDED
+@given(messages=fuzzed_messages())
+def test_fuzzed_messages_are_stored_exactly_or_dead_lettered(
+    rig: Rig, messages: list[Sent]
+) -> None:
+    assert rig.run(messages) == []
+
+
+@BOUNDED
+@given(message=item_messages())
+def test_near_valid_messages_are_stored_exactly_or_dead_lettered(rig: Rig, message: Sent) -> None:
+    assert rig.run([message]) == []
+
+
+@BOUNDED
+@given(batch=batches())
+def test_batch_items_are_each_stored_exactly_or_dead_lettered(rig: Rig, batch: Sent) -> None:
+    assert rig.run([batch]) == []
+
+
+@settings(BOUNDED, max_examples=200)
+@given(topic=topics(), payload=arbitrary_bytes())
+def test_arbitrary_bytes_on_any_topic_are_stored_exactly_or_dead_lettered(
+    rig: Rig, topic: str, payload: bytes
+) -> None:
+    assert rig.run([Sent(topic, payload)]) == []
+
+
+# Found by the fuzzing (benchmarks.fuzz_ingest with known issues on): kept out of the strategies
+# above until fixed, and pinned here, strict, so that a fix shows up as XPASS.
+def _status(**fields: object) -> Sent:
+    body = {"v": 1, "code": CODES[0], "boot": 1, "seq": 1, "ts": "2026-06-01T11:00:00Z"}
+    return Sent(
+        item_topic(CODES[0], "status"), json.dumps({**body, "online": True, **fields}).encode()
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="devices.protocol takes true and 1.0 for v: 1")
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_a_version_other_than_the_integer_1_is_refused(rig: Rig, version: object) -> None:
+    assert rig.run([_status(v=version)]) == []
+
+
+@pytest.mark.xfail(strict=True, reason="ingest truncates device times to the microsecond")
+def test_a_time_finer_than_a_microsecond_is_not_stored_truncated(rig: Rig) -> None:
+    assert rig.run([_status(ts="2026-06-01T11:00:00.0000001Z")]) == []
