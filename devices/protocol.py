@@ -8,6 +8,8 @@ as sent.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Final, Literal, NotRequired
@@ -19,6 +21,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
+    StrictInt,
     Tag,
     TypeAdapter,
 )
@@ -63,9 +67,11 @@ __all__ = [
     "Will",
     "batch_topic",
     "fields_of",
+    "finer_times",
     "infer_kind",
     "item_topic",
     "kind_of",
+    "may_hold_finer_times",
     "parse_topic",
     "subscription",
     "too_far_ahead",
@@ -108,6 +114,8 @@ def _no_nul(value: str) -> str:
 # surrogate (not UTF-8).
 Text = Annotated[str, AfterValidator(_no_nul)]
 Counter64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# Not Literal[1]: pydantic's literal check takes `true` and `1.0` as 1, even when strict.
+Version = Annotated[StrictInt, Field(ge=PROTOCOL_VERSION, le=PROTOCOL_VERSION)]
 DeviceTime = Annotated[AwareDatetime, Field(ge=MIN_DEVICE_TIME)]
 
 # Numbers must be finite: JSON has no NaN or infinity, but 1e400 parses to infinity.
@@ -117,7 +125,7 @@ _CONFIG = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=Fal
 class _Message(BaseModel):
     model_config = _CONFIG
 
-    v: Literal[1]
+    v: Version
     code: EquipmentCodeStr
     boot: Counter64
     seq: Counter64
@@ -166,13 +174,19 @@ class Fault(_Message):
     detail: Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)] | None = None
 
 
+def _offline(value: bool) -> bool:
+    if value:
+        raise ValueError("a last will says online: false")
+    return value
+
+
 class Will(BaseModel):
     """The last-will payload `{"v":1,"online":false,"boot":<boot>}` (docs/protocol.md)."""
 
     model_config = _CONFIG
 
-    v: Literal[1]
-    online: Literal[False]
+    v: Version
+    online: Annotated[StrictBool, AfterValidator(_offline)]
     boot: Counter64
 
 
@@ -266,6 +280,38 @@ UsageFields: Any = fields_of(Usage)
 # times as fast, and the same verdict, since an item valid as Usage has started_at and so is told
 # to be usage anyway. An item missing an optional field lacks its key (Usage would hold None).
 USAGE_BATCH_ADAPTER: Final[TypeAdapter[list[dict[str, Any]]]] = TypeAdapter(list[UsageFields])
+
+
+# A time with more than 6 fractional digits: PostgreSQL (and Python) keep microseconds, and the
+# JSON parser would cut the rest off silently. The quick test matches any number with 7 or more
+# decimals; only then are the time fields themselves looked at.
+_MANY_DECIMALS = re.compile(rb"[.][0-9]{7}")
+_FRACTION = re.compile(r"[.]([0-9]+)")
+_TIME_FIELDS = ("ts", "started_at")
+
+
+def may_hold_finer_times(payload: bytes) -> bool:
+    """Cheap and never wrong when False: whether `payload` may hold a time finer than a
+    microsecond (finer_times tells for certain)."""
+    return _MANY_DECIMALS.search(payload) is not None
+
+
+def finer_times(payload: bytes) -> list[str]:
+    """The time fields of the JSON object `payload` written with more than 6 fractional digits."""
+    if not may_hold_finer_times(payload):
+        return []
+    try:
+        message = json.loads(payload)
+    except (ValueError, RecursionError):
+        return []  # the payload models say what is wrong with it
+    if not isinstance(message, dict):
+        return []
+    found = []
+    for name in _TIME_FIELDS:
+        value = message.get(name)
+        if isinstance(value, str) and any(len(m[1]) > 6 for m in _FRACTION.finditer(value)):
+            found.append(name)
+    return found
 
 
 def too_far_ahead(moment: datetime, now: datetime) -> bool:

@@ -16,10 +16,11 @@ from typing import Any
 import psycopg
 import structlog
 
-from ingest.decode import Decoder, Origin
+from ingest.decode import Decoder
 from ingest.decoded import DeadLetter, DecodedBatch
 from ingest.handoff import Chunk
 from ingest.presence import PresenceCache
+from ingest.refusals import Origin
 from ingest.writer import WriteResult, write_batch, write_dead_letters
 
 log = structlog.get_logger(__name__)

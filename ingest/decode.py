@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
@@ -15,9 +13,7 @@ from devices.codes import site_of
 from devices.protocol import (
     BATCH_ADAPTER,
     ITEM_ADAPTER,
-    MAX_FUTURE_SKEW,
     MAX_PAYLOAD_BYTES,
-    MAX_REPORT_DELAY,
     MODEL_BY_KIND,
     USAGE_BATCH_ADAPTER,
     Birth,
@@ -28,13 +24,13 @@ from devices.protocol import (
     TopicError,
     Usage,
     Will,
+    may_hold_finer_times,
     parse_topic,
 )
 from ingest.decoded import (
     HOUR_US,
     PG_EPOCH_HOUR,
     BirthRow,
-    DeadLetter,
     DecodedBatch,
     FaultRow,
     StatusRow,
@@ -44,6 +40,17 @@ from ingest.decoded import (
     pg_micros,
 )
 from ingest.json_items import NotAnArray, split_json_array
+from ingest.refusals import (
+    DELAY_US,
+    SKEW_US,
+    Origin,
+    category_of,
+    claimed_code,
+    describe,
+    finer_times_reason,
+    not_a_batch,
+    time_refusal,
+)
 
 # A fleet publishes on a few topics per item, over and over: parse each once (its check character
 # is pure-Python arithmetic). Only valid topics are cached, about 320 bytes each (10 MB at most);
@@ -52,64 +59,7 @@ _parse_topic = lru_cache(maxsize=32_768)(parse_topic)
 _new_row = tuple.__new__  # builds a UsageRow at half what its keyword-checking __new__ costs
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_SKEW_US = MAX_FUTURE_SKEW // _MICROSECOND
-_DELAY_US = MAX_REPORT_DELAY // _MICROSECOND
 _NONE_YET = -(1 << 63)
-
-
-def time_refusal(message: Message, arrived: datetime) -> tuple[str, str] | None:
-    """Why `message`'s device times cannot be taken (category, reason), or None: a time more
-    than 5 minutes ahead of its arrival, or a session that starts after the message reporting
-    it or more than 30 days before it (docs/protocol.md, "Limits")."""
-    latest = pg_micros(arrived) + _SKEW_US
-    ts = pg_micros(message.ts)
-    if ts > latest:
-        return "future", f"ts {message.ts.isoformat()} is more than 5 minutes in the future"
-    if isinstance(message, Usage):
-        started = pg_micros(message.started_at)
-        at = message.started_at.isoformat()
-        if started > latest:
-            return "future", f"started_at {at} is more than 5 minutes ahead"
-        if started > ts + _SKEW_US:
-            return "schema", f"usage.started_at {at} is after ts {message.ts.isoformat()}"
-        if ts - started > _DELAY_US:
-            days = MAX_REPORT_DELAY.days
-            reason = f"usage.started_at {at} is more than {days} days before ts {message.ts}"
-            return "schema", reason
-    return None
-
-
-def describe(exc: ValidationError) -> str:
-    """A one-line summary of a pydantic error: `field: message; ...` (at most five)."""
-    parts = []
-    for error in exc.errors(include_url=False)[:5]:
-        location = ".".join(str(p) for p in error["loc"])
-        parts.append(f"{location}: {error['msg']}" if location else error["msg"])
-    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-    return "; ".join(parts) + more
-
-
-def _category(exc: ValidationError) -> str:
-    for error in exc.errors(include_url=False):
-        if error["type"] == "json_invalid":
-            return "malformed_json"
-        if error["loc"] and error["loc"][-1] == "code":
-            return "bad_check" if "check character" in error["msg"] else "bad_code"
-    return "schema"
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a message, or one item of a batch, came from: what its dead letter keeps."""
-
-    topic: str
-    payload: bytes  # the message's bytes; an item's own bytes within its batch
-    arrived: datetime
-    index: int | None = None  # the item's place in its batch
-
-    def refuse(self, category: str, reason: str, code: str | None = None) -> DeadLetter:
-        where = "" if self.index is None else f"batch item {self.index}: "
-        return DeadLetter(self.topic, self.payload, self.arrived, category, where + reason, code)
 
 
 class RegistryView(Protocol):
@@ -193,7 +143,7 @@ class Decoder:
                 will = Will.model_validate_json(payload)
             except ValidationError as exc:
                 reason = f"gateway status must be a last will: {describe(exc)}"
-                batch.dead.append(origin.refuse(_category(exc), reason))
+                batch.dead.append(origin.refuse(category_of(exc), reason))
                 return
             if not self._registry.has_site(topic.site):
                 batch.dead.append(origin.refuse("unknown_code", f"unknown site {topic.site}"))
@@ -201,13 +151,18 @@ class Decoder:
             batch.gateway_presence[topic.site] = WillEvent(topic.site, None, will.boot, arrived)
             return
         assert topic.code is not None
+        fine = finer_times_reason(payload)
+        if fine:
+            reason = f"{topic.kind.value}: {fine}"
+            batch.dead.append(origin.refuse("schema", reason, topic.code))
+            return
         try:
             message: Message = MODEL_BY_KIND[topic.kind].model_validate_json(payload)  # type: ignore[assignment]
         except ValidationError as exc:
             if topic.kind is Kind.STATUS and self._take_will(origin, topic.site, topic.code, batch):
                 return
             reason = f"{topic.kind.value}: {describe(exc)}"
-            batch.dead.append(origin.refuse(_category(exc), reason, topic.code))
+            batch.dead.append(origin.refuse(category_of(exc), reason, topic.code))
             return
         if message.code != topic.code:
             reason = f"payload code {message.code} differs from topic code {topic.code}"
@@ -232,6 +187,9 @@ class Decoder:
         # and taken without a model per session. Any other batch is told apart item by item.
         payload = origin.payload
         usage_only = payload.count(b'"started_at"') == payload.count(b'"code"')
+        if may_hold_finer_times(payload):  # which items do, the item-by-item path finds out
+            self._decode_batch_items(origin, site, batch)
+            return
         try:
             if usage_only:
                 sessions = USAGE_BATCH_ADAPTER.validate_json(payload)
@@ -253,7 +211,7 @@ class Decoder:
         try:
             texts = split_json_array(origin.payload.decode("utf-8"))
         except NotAnArray as exc:
-            batch.dead.append(origin.refuse(*_not_a_batch(origin.payload, exc)))
+            batch.dead.append(origin.refuse(*not_a_batch(origin.payload, exc)))
             return
         for index, text in enumerate(texts):
             self._decode_item(
@@ -262,11 +220,15 @@ class Decoder:
         batch.gateway_presence.setdefault(site, origin.arrived)
 
     def _decode_item(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
+        fine = finer_times_reason(origin.payload)
+        if fine:
+            batch.dead.append(origin.refuse("schema", fine, claimed_code(origin.payload)))
+            return
         try:
             one: Message = ITEM_ADAPTER.validate_json(origin.payload)
         except ValidationError as exc:
-            code = _claimed_code(origin.payload)
-            batch.dead.append(origin.refuse(_category(exc), describe(exc), code))
+            code = claimed_code(origin.payload)
+            batch.dead.append(origin.refuse(category_of(exc), describe(exc), code))
             return
         self._accept_batch_item(one, site, origin, batch)
 
@@ -280,8 +242,8 @@ class Decoder:
         """Take a batch's valid usage sessions (validated as dicts): _accept's checks, inlined,
         since this loop is what ingest spends most of its time in under load."""
         arrived = item_origin(-1).arrived
-        latest = pg_micros(arrived) + _SKEW_US
-        skew, delay = _SKEW_US, _DELAY_US
+        latest = pg_micros(arrived) + SKEW_US
+        skew, delay = SKEW_US, DELAY_US
         has_equipment = self._registry.has_equipment
         rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
         traffic: dict[int, Traffic] = {}  # one per boot: a gateway's items mostly share theirs
@@ -434,25 +396,3 @@ def _item_origins(batch: Origin) -> Callable[[int], Origin]:
         return Origin(batch.topic, texts[index].encode(), batch.arrived, index)
 
     return origin
-
-
-def _not_a_batch(payload: bytes, problem: NotAnArray) -> tuple[str, str]:
-    """The category and reason of a batch that is not a JSON array."""
-    try:
-        parsed = json.loads(payload)
-    except (ValueError, RecursionError):
-        return "malformed_json", f"batch: malformed JSON: {problem}"
-    return "schema", f"batch must be a JSON array, got {type(parsed).__name__}"
-
-
-def _claimed_code(payload: bytes) -> str | None:
-    """The code a refused item claims, for finding its dead letters: when it is printable text
-    of a code's length at most, else None."""
-    try:
-        claimed = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    code = claimed.get("code") if isinstance(claimed, dict) else None
-    if isinstance(code, str) and len(code) <= 32 and code.isprintable():
-        return code
-    return None

@@ -8,7 +8,7 @@ import json
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from devices.protocol import USAGE_BATCH_ADAPTER, Birth, Fault, Status, Usage, Will
+from devices.protocol import USAGE_BATCH_ADAPTER, Birth, Fault, Status, Usage, Will, finer_times
 
 CODE = "320705-0042-007-4"
 TS = "2026-11-20T08:00:00+08:00"
@@ -123,3 +123,31 @@ def test_a_lone_surrogate_escape_is_refused_as_json_that_is_not_unicode() -> Non
     with pytest.raises(ValidationError) as refused:
         Fault.model_validate_json(text)
     assert refused.value.errors(include_url=False)[0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("version", ["true", "1.0", "2", '"1"'])
+@pytest.mark.parametrize("model", [Usage, Will])
+def test_a_version_other_than_the_whole_number_1_is_refused(
+    model: type[BaseModel], version: str
+) -> None:
+    text = _payload(model, "v", "__V__").replace(b'"__V__"', version.encode())
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate_json(text)
+    assert refused.value.errors(include_url=False)[0]["loc"] == ("v",)
+
+
+def test_a_will_must_say_offline_as_false_not_as_a_number() -> None:
+    for online in ("0", "true", "null"):
+        text = _payload(Will, "online", "__O__").replace(b'"__O__"', online.encode())
+        with pytest.raises(ValidationError):
+            Will.model_validate_json(text)
+
+
+def test_times_finer_than_a_microsecond_are_found_and_microseconds_are_not() -> None:
+    fine = {**BODIES[Usage], "ts": "2026-11-20T08:00:00.1234567+08:00", "duration_s": 1.12345678}
+    assert finer_times(json.dumps(fine).encode()) == ["ts"]
+    exact = {**BODIES[Usage], "started_at": "2026-11-20T08:00:00.123456+08:00", "reps": 1}
+    assert finer_times(json.dumps(exact).encode()) == []
+    assert finer_times(json.dumps({**exact, "duration_s": 1.12345678}).encode()) == []
+    both = {**fine, "started_at": "2026-11-20T07:00:00.000000001Z"}
+    assert finer_times(json.dumps(both).encode()) == ["ts", "started_at"]

@@ -412,35 +412,34 @@ def _check_units(
             stored_exactly.add(exact[0])
             outcomes[f"stored {kind}"] += 1
             accounted.update(i for i in candidates if i != exact[0])  # duplicates
-    needed: dict[bytes, list[Unit]] = {}
-    allowed: dict[bytes, int] = {}
+    # By what was sent (topic and bytes), not by ingest's digest of it: two different messages
+    # must never share a dead letter.
+    needed: dict[tuple[str, bytes], list[Unit]] = {}
+    allowed: dict[tuple[str, bytes], int] = {}
     for i, unit in enumerate(units):
         if i in stored_exactly:
             continue
-        sha = digest(unit.topic, unit.payload)
-        allowed[sha] = allowed.get(sha, 0) + 1
+        pair = (unit.topic, unit.payload)
+        allowed[pair] = allowed.get(pair, 0) + 1
         if unit.is_will():
             outcomes["taken as a will (or refused)"] += 1
         elif i not in accounted:
-            needed.setdefault(sha, []).append(unit)
-    for sha, count in allowed.items():
+            needed.setdefault(pair, []).append(unit)
+    for (topic, payload), count in allowed.items():
+        sha = digest(topic, payload)
         letter = letters.get(sha)
         added = 0 if letter is None else letter["copies"] - before.get(sha, 0)
-        missing = needed.get(sha, [])
+        missing = needed.get((topic, payload), [])
         if added < len(missing):
-            unit = missing[0]
-            problems.append(
-                f"neither stored nor dead-lettered: {unit.topic!r} {unit.payload[:300]!r}"
-            )
+            problems.append(f"neither stored nor dead-lettered: {topic!r} {payload[:300]!r}")
         elif added > count:
             problems.append(f"dead-lettered {added} times, sent {count}: {letter}")
-        if letter is not None and added:
-            outcomes[f"dead-lettered {letter['category']}"] += added
-            unit = next(u for u in units if digest(u.topic, u.payload) == sha)
-            if not letter["category"] or not letter["reason"]:
-                problems.append(f"dead letter without category or reason: {letter}")
-            if bytes(letter["payload"]) != unit.payload:
-                problems.append(f"dead letter kept other bytes: {letter}")
-            if letter["topic"] != storable_topic(unit.topic):
-                problems.append(f"dead letter kept topic {letter['topic']!r}, sent {unit.topic!r}")
+        if letter is None or not added:
+            continue
+        outcomes[f"dead-lettered {letter['category']}"] += added
+        if not letter["category"] or not letter["reason"]:
+            problems.append(f"dead letter without category or reason: {letter}")
+        if bytes(letter["payload"]) != payload or letter["topic"] != storable_topic(topic):
+            kept = (letter["topic"], bytes(letter["payload"][:300]))
+            problems.append(f"dead letter of {(topic, payload[:300])!r} keeps {kept!r}")
     return problems
