@@ -108,15 +108,15 @@ def run_property(
     return failures
 
 
-def strategies(known_issues: bool) -> dict[str, st.SearchStrategy[list[Sent]]]:
+def strategies() -> dict[str, st.SearchStrategy[list[Sent]]]:
     def one(strategy: st.SearchStrategy[Sent]) -> st.SearchStrategy[list[Sent]]:
         return strategy.map(lambda sent: [sent])
 
     return {
-        "near-valid item messages": one(item_messages(known_issues=known_issues)),
-        "gateway batches": one(batches(known_issues=known_issues)),
+        "near-valid item messages": one(item_messages()),
+        "gateway batches": one(batches()),
         "arbitrary bytes on any topic": one(st.builds(Sent, topics(), arbitrary_bytes())),
-        "chunks of 1-3 of all these": fuzzed_messages(known_issues=known_issues),
+        "chunks of 1-3 of all these": fuzzed_messages(),
     }
 
 
@@ -124,11 +124,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fuzz_ingest", description=__doc__)
     parser.add_argument("--examples", type=int, default=2000, help="examples per strategy")
     parser.add_argument("--seed", type=int, default=int(time.time()), help="hypothesis's seed")
-    parser.add_argument(
-        "--without-known-issues",
-        action="store_true",
-        help="leave out the inputs of known failures (as the test suite does)",
-    )
     parser.add_argument(
         "--embedded-postgres",
         action="store_true",
@@ -144,10 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # commit_chunk logs each refused chunk at error level: expected here, thousands of times.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    known_issues = not args.without_known_issues
-    print(
-        f"fitmon ingest fuzzing, seed {args.seed}, known issues {'in' if known_issues else 'out'}"
-    )
+    print(f"fitmon ingest fuzzing, seed {args.seed}")
     started = time.perf_counter()
     results: dict[str, Failures] = {}
     with contextlib.ExitStack() as stack:
@@ -158,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  database: a scratch one on {where}\n")
         rig = Rig(db_url)
         stack.callback(rig.close)
-        for name, strategy in strategies(known_issues).items():
+        for name, strategy in strategies().items():
             results[name] = run_property(name, strategy, rig, args.examples, args.seed)
         outcomes = rig.outcomes
     elapsed = time.perf_counter() - started

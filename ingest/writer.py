@@ -289,7 +289,10 @@ def _count(conn: psycopg.Connection[Any], sql: str) -> int:
 
 
 def dead_letter_digest(topic: str, payload: bytes) -> bytes:
-    return hashlib.sha256(topic.encode("utf-8", "surrogatepass") + b"\x00" + payload).digest()
+    """What makes a dead letter a copy of another: the same topic and the same bytes. The topic
+    goes in with its length, so that no topic and payload can join alike with another pair."""
+    name = topic.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(len(name).to_bytes(4, "big") + name + payload).digest()
 
 
 def write_batch(

@@ -194,12 +194,9 @@ def instants(lo: datetime, hi: datetime) -> st.SearchStrategy[datetime]:
     return st.integers(0, span).map(lambda n: lo + n * US)
 
 
-def formatted(moment: datetime, known_issues: bool) -> st.SearchStrategy[str]:
-    (
-        """`moment` as RFC 3339, in any zone and with any fraction that holds it exactly (and
-    with nonzero digits past the microsecond when `known_issues`)."""
-        ""
-    )
+def formatted(moment: datetime) -> st.SearchStrategy[str]:
+    """`moment` as RFC 3339, in any zone, with a fraction of 0-9 digits that holds it exactly,
+    now and then with nonzero digits past the microsecond (which ingest must refuse)."""
     digits = st.sampled_from([6, 9])
     if moment.microsecond % 1000 == 0:
         digits = st.sampled_from([3, 6, 9])
@@ -214,7 +211,7 @@ def formatted(moment: datetime, known_issues: bool) -> st.SearchStrategy[str]:
         st.one_of(st.sampled_from([0, 480, -840, 840, -1439, 1439]), st.integers(-840, 840)),
         digits,
         st.sampled_from(["T", "T", "t", " "]),
-        st.integers(1, 999) if known_issues else st.just(0),
+        st.one_of(st.just(0), st.integers(1, 999)),
     )
 
 
@@ -254,7 +251,7 @@ def bad_times(reference: datetime) -> st.SearchStrategy[Any]:
 # -- messages -------------------------------------------------------------------------------------
 
 
-def _fields(kind: str, known_issues: bool = False) -> dict[str, st.SearchStrategy[Any]]:
+def _fields(kind: str) -> dict[str, st.SearchStrategy[Any]]:
     text = {"fw": texts(64), "model": texts(64)}
     return {
         "birth": {
@@ -263,10 +260,9 @@ def _fields(kind: str, known_issues: bool = False) -> dict[str, st.SearchStrateg
             "heartbeat_s": ints(1, 86_400),
         },
         "status": {
-            # 0 for false: ingest takes such a status for a last will (a known issue)
             "online": st.one_of(
                 st.booleans(),
-                st.sampled_from([1, "true", None, *([0, 0.0] if known_issues else [])]),
+                st.sampled_from([1, "true", None, 0, 0.0]),
             ),
             "battery_pct": st.one_of(st.none(), floats(0, 100)),
             "rssi_dbm": st.one_of(st.none(), floats(-200, 20)),
@@ -342,9 +338,7 @@ def _valid_fields(kind: str) -> dict[str, st.SearchStrategy[Any]]:
 
 
 @st.composite
-def v1_message(
-    draw: st.DrawFn, kind: str, *, known_issues: bool = False, code: Any = None
-) -> Pairs:
+def v1_message(draw: st.DrawFn, kind: str, *, code: Any = None) -> Pairs:
     """A message of `kind`: valid, then 0-3 of its fields replaced by near misses, removed,
     repeated (a duplicate key) or joined by extra fields, some deeply nested."""
     edges = [ARRIVAL + SKEW, ARRIVAL + SKEW + US, MIN_TIME, MIN_TIME - US, MIN_TIME + DELAY]
@@ -356,19 +350,19 @@ def v1_message(
         ("code", code if code is not None else draw(st.sampled_from(CODES))),
         ("boot", draw(st.integers(0, 50))),
         ("seq", draw(st.integers(0, INT64_MAX))),
-        ("ts", draw(formatted(ts, known_issues))),
+        ("ts", draw(formatted(ts))),
     ]
     if kind == "usage":
         started = draw(instants(max(ts - DELAY, MIN_TIME), min(ts + SKEW, ARRIVAL + SKEW)))
-        pairs.append(("started_at", draw(formatted(started, known_issues))))
-    valid, near = _valid_fields(kind), _fields(kind, known_issues)
+        pairs.append(("started_at", draw(formatted(started))))
+    valid, near = _valid_fields(kind), _fields(kind)
     for name, strategy in valid.items():
         if name in _OPTIONAL and draw(st.booleans()):
             continue
         # Mostly valid: a message with every field at or past a limit tells one problem only.
         pairs.append((name, draw(st.one_of(strategy, strategy, strategy, near[name]))))
     for _ in range(draw(st.integers(0, 3))):
-        pairs = draw(_mutated(pairs, kind, ts, known_issues))
+        pairs = draw(_mutated(pairs, kind, ts))
     return pairs
 
 
@@ -376,13 +370,13 @@ _EXTRA_NAMES = ["x", "extra", "V", "Code", "ts ", "", "\x00", "😀", "started_a
 
 
 @st.composite
-def _mutated(draw: st.DrawFn, pairs: Pairs, kind: str, ts: datetime, known_issues: bool) -> Pairs:
+def _mutated(draw: st.DrawFn, pairs: Pairs, kind: str, ts: datetime) -> Pairs:
     names = [name for name, _ in pairs]
     action = draw(st.sampled_from(["set", "set", "set", "drop", "duplicate", "extra", "nest"]))
     name = draw(st.sampled_from(names))
     value: Any = None
     if action in ("set", "duplicate"):
-        value = draw(_near_miss(name, kind, ts, known_issues))
+        value = draw(_near_miss(name, kind, ts))
     if action == "set":
         return [(n, value if n == name else v) for n, v in pairs]
     if action == "drop":
@@ -397,11 +391,9 @@ def _mutated(draw: st.DrawFn, pairs: Pairs, kind: str, ts: datetime, known_issue
     return [*pairs, ("x", Raw(opener * depth + "0" + closer * depth))]
 
 
-def _near_miss(name: str, kind: str, ts: datetime, known_issues: bool) -> st.SearchStrategy[Any]:
+def _near_miss(name: str, kind: str, ts: datetime) -> st.SearchStrategy[Any]:
     if name == "v":
-        # true and 1.0 for 1: ingest takes them (a known issue, see tests/ingest/test_fuzz.py)
-        known = [True, 1.0, Raw("1e0")] if known_issues else []
-        return st.sampled_from([0, 2, "1", None, 1.5, -1, *known])
+        return st.sampled_from([0, 2, "1", None, 1.5, -1, True, 1.0, Raw("1e0")])
     if name == "code":
         return codes()
     if name in ("boot", "seq"):
@@ -410,10 +402,8 @@ def _near_miss(name: str, kind: str, ts: datetime, known_issues: bool) -> st.Sea
         return bad_times(ts)
     if name == "started_at":
         edges = [ts + SKEW, ts + SKEW + US, ts - DELAY, ts - DELAY - US, ts + timedelta(days=1)]
-        return st.one_of(
-            st.sampled_from(edges).flatmap(lambda m: formatted(m, known_issues)), bad_times(ts)
-        )
-    return _fields(kind, known_issues).get(name, st.one_of(WRONG_TYPES, ODD_TEXT, NON_FINITE))
+        return st.one_of(st.sampled_from(edges).flatmap(formatted), bad_times(ts))
+    return _fields(kind).get(name, st.one_of(WRONG_TYPES, ODD_TEXT, NON_FINITE))
 
 
 def item_topic(code: str, kind: str) -> str:
@@ -480,10 +470,10 @@ def arbitrary_bytes(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
-def item_messages(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
+def item_messages(draw: st.DrawFn) -> Sent:
     """A near-valid message on its item topic (now and then on another kind's, or a will)."""
     kind = draw(st.sampled_from(KINDS))
-    pairs = draw(v1_message(kind, known_issues=known_issues))
+    pairs = draw(v1_message(kind))
     code = next((v for n, v in pairs if n == "code"), CODES[0])
     topic_code = code if isinstance(code, str) and code in CODES else draw(st.sampled_from(CODES))
     topic_kind = draw(st.sampled_from([kind] * 6 + list(KINDS)))
@@ -494,11 +484,11 @@ def item_messages(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
 
 
 @st.composite
-def wills(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
+def wills(draw: st.DrawFn) -> Sent:
     boot = draw(ints(0, INT64_MAX))
-    online = draw(st.sampled_from([False, False, True, None, *([0, 0.0] if known_issues else [])]))
+    online = draw(st.sampled_from([False, False, True, None, 0, 0.0]))
     pairs: Pairs = [
-        ("v", draw(st.sampled_from([1, 1, 2, "1", *([True, 1.0] if known_issues else [])]))),
+        ("v", draw(st.sampled_from([1, 1, 2, "1", True, 1.0]))),
         ("online", online),
         ("boot", boot),
     ]
@@ -515,7 +505,7 @@ def _padded(payload: bytes, size: int) -> bytes:
 
 
 @st.composite
-def batches(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
+def batches(draw: st.DrawFn) -> Sent:
     """A gateway batch mixing valid and near-valid items of every kind, other sites' items,
     and items that are no message at all; often usage only (ingest's fast path)."""
     usage_only = draw(st.booleans())
@@ -525,7 +515,7 @@ def batches(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
         if choice < 7:
             kind = "usage" if usage_only else draw(st.sampled_from(KINDS))
             code = draw(st.sampled_from([*CODES, *CODES, *CODES, OTHER_SITE_CODE, UNKNOWN_CODE]))
-            pairs = draw(v1_message(kind, known_issues=known_issues, code=code))
+            pairs = draw(v1_message(kind, code=code))
             items.append(render(pairs, ascii_only=draw(st.booleans())))
         elif choice < 9:
             items.append(render(draw(_json_values()), ascii_only=False))
@@ -540,12 +530,12 @@ def batches(draw: st.DrawFn, *, known_issues: bool = False) -> Sent:
     return Sent(batch_topic(), payload)
 
 
-def fuzzed_messages(*, known_issues: bool = False) -> st.SearchStrategy[list[Sent]]:
+def fuzzed_messages() -> st.SearchStrategy[list[Sent]]:
     """One to three fuzzed messages for one chunk."""
     one = st.one_of(
-        item_messages(known_issues=known_issues),
-        batches(known_issues=known_issues),
-        wills(known_issues=known_issues),
+        item_messages(),
+        batches(),
+        wills(),
         st.builds(Sent, topics(), arbitrary_bytes()),
     )
     return st.lists(one, min_size=1, max_size=3)
