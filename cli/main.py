@@ -15,7 +15,7 @@ from db.migrate import MigrationError, migrate
 from db.registry_writes import import_registry
 from db.settings import DatabaseSettings
 from devices.registry_rows import RegistryImportError, parse_registry_csv
-from ingest.logs import configure_logging
+from runtime.logs import configure_logging
 from simulators.cli import simulate
 
 DATABASE_URL = click.option(
@@ -78,6 +78,15 @@ def ingest_command(
     from ingest.main import main as ingest_main  # noqa: PLC0415 - heavy imports only when used
 
     ingest_main(given(database_url=database_url, mqtt_url=mqtt_url, metrics_port=metrics_port))
+
+
+@fitmon.command("maintenance")
+@DATABASE_URL
+def maintenance_command(database_url: str | None) -> None:
+    """Run the maintenance service: alerts, tickets and deadlines (settings from FITMON_*)."""
+    from maintenance.main import main as maintenance_main  # noqa: PLC0415 - only when used
+
+    maintenance_main(given(database_url=database_url))
 
 
 @fitmon.command("api")

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from prometheus_client import start_http_server
 
-from ingest.logs import configure_logging
+from runtime.logs import configure_logging
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 

@@ -30,7 +30,7 @@ from ingest.decode import Decoder
 from ingest.decoded import DecodedBatch
 from ingest.handoff import Chunk, Report
 from ingest.known_codes import KnownCodes
-from ingest.logs import configure_logging
+from runtime.logs import configure_logging
 from ingest.presence import PresenceCache, mark_silent_devices_offline
 from ingest.settings import IngestSettings
 from ingest.stopping import back_off, listen_for_stop
