@@ -10,9 +10,9 @@ from typing import Any
 import structlog
 from prometheus_client import start_http_server
 
-from runtime.logs import configure_logging
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from runtime.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 

@@ -30,11 +30,11 @@ from ingest.decode import Decoder
 from ingest.decoded import DecodedBatch
 from ingest.handoff import Chunk, Report
 from ingest.known_codes import KnownCodes
-from runtime.logs import configure_logging
 from ingest.presence import PresenceCache, mark_silent_devices_offline
 from ingest.settings import IngestSettings
 from ingest.stopping import back_off, listen_for_stop
 from ingest.writer import prepare_connection
+from runtime.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 

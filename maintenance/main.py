@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 import structlog
 
-from runtime.logs import configure_logging
 from maintenance.service import MaintenanceService
 from maintenance.settings import MaintenanceSettings
+from runtime.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 

@@ -73,7 +73,8 @@ def write_fault(
 ) -> None:
     """A fault event stored as ingest stores it (its trigger puts it in the maintenance inbox)."""
     conn.execute(
-        "INSERT INTO fault_events (code, boot, seq, ts, fault, severity, state, detail, received_at) "
+        "INSERT INTO fault_events "
+        "(code, boot, seq, ts, fault, severity, state, detail, received_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (code, boot, seq, ts, fault, severity, state, f"{fault} {state}", ts),
     )
