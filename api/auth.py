@@ -24,7 +24,7 @@ from api.problems import Problem
 Role = Literal["admin", "manager", "crew"]
 ROLES: tuple[Role, ...] = ("admin", "manager", "crew")
 ROLES_KEY = "x-fitmon-roles"  # in a route's openapi_extra: the roles that may call it; [] = anyone
-TOKEN_PREFIX = "fm_"
+TOKEN_PREFIX = "fm_"  # noqa: S105 - marks fitmon tokens, not a secret
 
 
 @dataclass(frozen=True, slots=True)
