@@ -28,12 +28,14 @@ from hypothesis import strategies as st
 from benchmarks.ingest import bench_database
 from tests.ingest.fuzz_check import Rig
 from tests.ingest.fuzz_strategies import (
-    Sent,
     arbitrary_bytes,
     batches,
     fuzzed_messages,
     item_messages,
     topics,
+)
+from tests.ingest.fuzz_values import (
+    Sent,
 )
 
 

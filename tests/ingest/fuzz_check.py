@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -29,7 +28,11 @@ from ingest.decode import Decoder
 from ingest.handoff import Chunk
 from ingest.known_codes import KnownCodes
 from ingest.writer import dead_letter_digest, prepare_connection
+from tests.ingest.fuzz_compare import MISSING, mismatch
 from tests.ingest.fuzz_strategies import (
+    item_topic,
+)
+from tests.ingest.fuzz_values import (
     ARRIVAL,
     CODES,
     INT64_MAX,
@@ -40,7 +43,6 @@ from tests.ingest.fuzz_strategies import (
     SENTINEL_CODE,
     SITE,
     Sent,
-    item_topic,
     rfc3339,
 )
 
@@ -51,37 +53,6 @@ TABLES = {
     "fault": "fault_events",
     "birth": "device_births",
 }
-_COMMON = [("code", "text"), ("boot", "int"), ("seq", "int"), ("ts", "time")]
-COLUMNS = {
-    "usage": [
-        *_COMMON,
-        ("started_at", "time"),
-        ("duration_s", "float"),
-        ("reps", "int"),
-        ("energy_wh", "float?"),
-        ("avg_cadence_rpm", "float?"),
-        ("max_load_kg", "float?"),
-    ],
-    "status": [
-        *_COMMON,
-        ("online", "bool"),
-        *((name, "float?") for name in ("battery_pct", "rssi_dbm", "temp_c", "tilt_deg")),
-    ],
-    "fault": [
-        *_COMMON,
-        ("fault", "text"),
-        ("severity", "text"),
-        ("state", "text"),
-        ("detail", "text?"),
-    ],
-    "birth": [
-        *_COMMON,
-        ("fw", "text"),
-        ("model", "text"),
-        ("kind", "text"),
-        ("heartbeat_s", "int"),
-    ],
-}
 _CLEAN = (
     ";".join(
         f"DELETE FROM {table} WHERE code LIKE '{FLEET_PREFIX}'"
@@ -91,101 +62,22 @@ _CLEAN = (
 )
 _COPIES = "SELECT digest, topic, payload, category, reason, copies FROM dead_letters "
 _COPIES += "WHERE digest = ANY(%s)"
-_MISSING = object()
 _ITEM_TOPIC = re.compile(
     rf"{re.escape(ROOT)}/(\d{{6}}-\d{{4}})/(\d{{6}}-\d{{4}}-\d{{3}}-[0-9X])/(birth|status|usage|fault)",
     re.ASCII,
 )
 _SITE_TOPIC = re.compile(rf"{re.escape(ROOT)}/(\d{{6}}-\d{{4}})/(batch|gateway/status)", re.ASCII)
+
+
 # RFC 3339, and the ISO 8601 forms that name an instant as plainly (space or _ for T, no
 # seconds, a comma, an offset without its colon): stored at that instant, they are stored exactly.
-_TIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt _](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?([Zz]|[+-]\d\d:?\d\d)",
-    re.ASCII,
-)
-
-
-def parse_time(text: str) -> datetime | None:
-    """The instant `text` names, when it names one to the microsecond; else None."""
-    match = _TIME.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    fraction = fraction or ""
-    if fraction[6:].strip("0"):
-        return None  # finer than a microsecond: no timestamptz holds it
-    if zone in "Zz":
-        offset = timedelta(0)
-    else:
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        offset = -offset if zone[0] == "-" else offset
-    try:
-        return datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second or 0),
-            int((fraction + "000000")[:6]),
-            tzinfo=timezone(offset),
-        )
-    except ValueError:
-        return None
-
-
-def value_matches(kind: str, stored: Any, sent: Any) -> bool:
-    if kind.endswith("?"):
-        if sent is _MISSING or sent is None:
-            return stored is None
-        kind = kind[:-1]
-    if stored is None or sent is _MISSING:
-        return False
-    if kind == "int":
-        return type(sent) is int and stored == sent
-    if kind == "float":
-        if type(sent) not in (int, float):
-            return False
-        try:
-            value = float(sent)
-        except OverflowError:
-            return False
-        return math.isfinite(value) and stored == value
-    if kind == "bool":
-        return type(sent) is bool and stored is sent
-    if kind == "time":
-        if not isinstance(sent, str):
-            return False
-        instant = parse_time(sent)
-        try:
-            return instant is not None and stored == instant
-        except OverflowError:
-            return False
-    return type(sent) is str and stored == sent
-
-
-def mismatch(kind: str, row: dict[str, Any], sent: Any) -> str | None:
-    """What in `row` differs from the JSON object `sent`, or None if it holds it exactly."""
-    if not isinstance(sent, dict):
-        return f"a {type(sent).__name__} was sent, not an object"
-    if type(sent.get("v")) is not int or sent["v"] != 1:
-        return f"v is {sent.get('v')!r}, not the integer 1"
-    for column, column_kind in COLUMNS[kind]:
-        if not value_matches(column_kind, row[column], sent.get(column, _MISSING)):
-            return f"{column}: stored {row[column]!r}, sent {sent.get(column, '(absent)')!r}"
-    if row["received_at"] != ARRIVAL:
-        return f"received_at: stored {row['received_at']!r}, arrived {ARRIVAL!r}"
-    return None
-
-
 @dataclass(slots=True)
 class Unit:
     """A message, or one item of a gateway batch: what either is stored or dead-lettered."""
 
     topic: str
     payload: bytes  # an item's own bytes within its batch
-    obj: Any  # the JSON as Python reads it, _MISSING if it is no JSON
+    obj: Any  # the JSON as Python reads it, MISSING if it is no JSON
     kind: str | None = None  # the table it may be stored in
     code: str | None = None  # the code it must carry (its item topic's)
     site: str | None = None  # the site its code must be at (its batch topic's)
@@ -228,7 +120,7 @@ def _json(data: bytes | str) -> Any:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         return json.loads(text)
     except (ValueError, RecursionError):
-        return _MISSING
+        return MISSING
 
 
 def _array_items(text: str) -> list[str] | None:

@@ -14,14 +14,16 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.ingest.fuzz_check import Rig
 from tests.ingest.fuzz_strategies import (
-    CODES,
-    Sent,
     arbitrary_bytes,
     batches,
     fuzzed_messages,
     item_messages,
     item_topic,
     topics,
+)
+from tests.ingest.fuzz_values import (
+    CODES,
+    Sent,
 )
 
 # derandomize: the same examples on every run (and no example database to keep, so no
