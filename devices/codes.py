@@ -70,6 +70,11 @@ def site_of(equipment_code: str) -> str:
     return equipment_code[:SITE_CODE_LENGTH]
 
 
+def district_of(code: str) -> str:
+    """The administrative division (the district, 6 digits) of a site or equipment code."""
+    return code[:6]
+
+
 def is_site_code(text: str) -> bool:
     return _SITE_RE.fullmatch(text) is not None
 

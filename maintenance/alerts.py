@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from devices.codes import site_of
 from maintenance.audit import Actor, record
 from maintenance.settings import MaintenanceSettings
 from maintenance.tickets import open_or_join
@@ -51,7 +52,7 @@ class Raise:
 
     @property
     def site_code(self) -> str:
-        return self.subject[:11]
+        return site_of(self.subject)
 
     @property
     def title(self) -> str:

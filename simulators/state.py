@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from devices.codes import district_of
 from devices.registry_rows import Registry
 from simulators.config import SimConfig
 from simulators.messages import datetime_of
@@ -63,7 +64,7 @@ def build_state(
         raise ValueError("the city has no equipment")
     site_codes = sorted({e.site_code for e in items})
     site_index = {code: i for i, code in enumerate(site_codes)}
-    divisions = sorted({code[:6] for code in site_codes})
+    divisions = sorted({district_of(code) for code in site_codes})
     division_index = {d: i for i, d in enumerate(divisions)}
     start_day = datetime_of(start_ms).date()
     kind_index = np.array([KIND_INDEX[e.kind] for e in items], dtype=np.int16)
@@ -94,7 +95,9 @@ def build_state(
         site_codes=site_codes,
         site_of=site_of,
         divisions=divisions,
-        district_of=np.array([division_index[e.site_code[:6]] for e in items], dtype=np.intp),
+        district_of=np.array(
+            [division_index[district_of(e.site_code)] for e in items], dtype=np.intp
+        ),
         kind_index=kind_index,
         age0_years=age0,
         life_years=np.array([e.service_life_years for e in items], dtype=np.float64),

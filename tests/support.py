@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from db.embedded import free_port
 from db.registry_writes import upsert_registry
-from devices.codes import make_equipment_code, make_site_code
+from devices.codes import make_equipment_code, make_site_code, site_of
 from devices.registry_rows import EquipmentRow, Registry, SiteRow
 
 T = TypeVar("T")
@@ -240,4 +240,4 @@ def birth(
 
 
 def item_topic(root: str, code: str, kind: str) -> str:
-    return f"{root}/{code[:11]}/{code}/{kind}"
+    return f"{root}/{site_of(code)}/{code}/{kind}"

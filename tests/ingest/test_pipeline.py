@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
-from devices.codes import make_equipment_code
+from devices.codes import make_equipment_code, site_of
 from tests.support import (
     IngestProcess,
     Publisher,
@@ -81,7 +81,7 @@ def test_duplicate_usage_is_stored_once_and_counted_once_in_rollup(
     for _ in range(3):
         publisher.publish(item_topic(topic_root, code, "usage"), message)
     # the same message once more inside a site batch: still the same (code, boot, seq)
-    publisher.publish(f"{topic_root}/{code[:11]}/batch", [message])
+    publisher.publish(f"{topic_root}/{site_of(code)}/batch", [message])
     wait_until(
         lambda: ingest.metric("fitmon_ingest_messages_duplicate_total", kind="usage") == 3,
         message="3 duplicates counted",
@@ -99,7 +99,7 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_messages_around_it_are
 ) -> None:
     registry = load_registry(database_url, make_registry(items=2))
     code, other = registry.equipment[0].code, registry.equipment[1].code
-    site = code[:11]
+    site = site_of(code)
     unknown = str(make_equipment_code(site, 999))
     bad_check = code[:-1] + ("0" if code[-1] != "0" else "1")
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -156,7 +156,7 @@ def test_site_batch_stores_good_items_and_dead_letters_each_bad_item(
 ) -> None:
     registry = load_registry(database_url, make_registry(items=3))
     a, b, c = (e.code for e in registry.equipment)
-    site = a[:11]
+    site = site_of(a)
     foreign = str(make_equipment_code("110105-0001", 1))
     ingest_factory()
     publisher.publish(
@@ -192,7 +192,7 @@ def test_batch_of_usage_only_refuses_each_session_it_cannot_take_and_rolls_up_th
     """A gateway flushing sessions only takes ingest's fast path; its refusals must be the same."""
     registry = load_registry(database_url, make_registry(items=2))
     a, b = (e.code for e in registry.equipment)
-    site = a[:11]
+    site = site_of(a)
     foreign = str(make_equipment_code("110105-0001", 1))
     unknown = str(make_equipment_code(site, 999))
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)

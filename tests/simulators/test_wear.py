@@ -6,6 +6,7 @@ import itertools
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from devices.codes import site_of
 from simulators.ledger import read_faults
 from tests.simulators.factories import make_aged_city, make_config, simulate
 
@@ -17,7 +18,9 @@ def test_fault_rates_rise_with_age(tmp_path: Path) -> None:
     young_site, old_site = city.sites[0].code, city.sites[1].code
     config = make_config(heartbeat_s=3600, wear_scale=5.0, usage_scale=0.3)
     simulate(tmp_path, city=city, config=config, days=15)
-    raised = Counter(f.code[:11] for f in read_faults(tmp_path / "ledger") if f.state == "raised")
+    raised = Counter(
+        site_of(f.code) for f in read_faults(tmp_path / "ledger") if f.state == "raised"
+    )
     assert raised[young_site] > 30  # enough to compare
     assert raised[old_site] > 2 * raised[young_site]
 
@@ -26,7 +29,7 @@ def test_low_battery_comes_sooner_to_old_items(tmp_path: Path) -> None:
     city = make_aged_city(kind="back_massager", items_per_age=100, ages_years=(0.5, 9.5))
     simulate(tmp_path, city=city, config=make_config(heartbeat_s=3600, wear_scale=0.0), days=20)
     low = Counter(
-        f.code[:11]
+        site_of(f.code)
         for f in read_faults(tmp_path / "ledger")
         if f.fault == "LOW_BATTERY" and f.state == "raised"
     )
