@@ -8,10 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.alerts import router as alerts_router
+from api.auth import PUBLIC
+from api.crews import router as crews_router
 from api.database import DbConnection, open_pool
 from api.equipment import router as equipment_router
+from api.figures import router as figures_router
+from api.inspections import router as inspections_router
+from api.people import router as people_router
 from api.problems import install_problem_handlers
+from api.reports import router as reports_router
+from api.session import router as session_router
 from api.settings import ApiSettings
+from api.tickets import router as tickets_router
+from api.windows import router as windows_router
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -29,8 +39,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(equipment_router)
+    app.include_router(figures_router)
+    for router in (
+        session_router,
+        people_router,
+        crews_router,
+        alerts_router,
+        tickets_router,
+        inspections_router,
+        windows_router,
+        reports_router,
+    ):
+        app.include_router(router)
 
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra=PUBLIC)
     def health(conn: DbConnection) -> dict[str, str]:
         conn.execute("SELECT 1")
         return {"status": "ok", "database": "ok"}

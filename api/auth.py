@@ -4,27 +4,47 @@ with a role, and the declaration every route makes of who may call it.
 Roles: admin (everything), manager (the districts assigned to them), crew (their crew's
 districts and tickets). `Allow(...)` is a route's dependency; the roles it names are also kept on
 the route (`ROLES_KEY` in its OpenAPI extras), so that a test can walk every route with every role.
+
+Districts: reading a thing (an alert, a ticket, a person, a crew, a window) outside the caller's
+districts is a 404, as if it did not exist, and lists leave such things out; acting on one (a
+ticket action, an acknowledgement, an inspection, a window) is a 403 naming the district, since
+whoever acts came with its identifier and needs to know why they may not.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
-from psycopg.rows import class_row
 
 from api.database import DbConnection
 from api.problems import Problem
+from maintenance.credentials import credential_holder
+from maintenance.people import ROLES, Role
 
-Role = Literal["admin", "manager", "crew"]
-ROLES: tuple[Role, ...] = ("admin", "manager", "crew")
 ROLES_KEY = "x-fitmon-roles"  # in a route's openapi_extra: the roles that may call it; [] = anyone
-TOKEN_PREFIX = "fm_"  # noqa: S105 - marks fitmon tokens, not a secret
+SESSION_COOKIE = "fitmon_session"
+
+__all__ = [
+    "ADMIN",
+    "MANAGERS",
+    "PUBLIC",
+    "ROLES",
+    "ROLES_KEY",
+    "SESSION_COOKIE",
+    "STAFF",
+    "Allow",
+    "Principal",
+    "Role",
+    "current_principal",
+    "forbidden_unless_seen",
+    "hidden_unless_seen",
+    "presented_token",
+    "resolve",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +52,11 @@ class Principal:
     person_id: int
     role: Role
     name: str
-    # The districts this person may see: a manager's own, a crew member's crew's; None = all.
+    # The districts this person may see: a manager's own, a crew member's crew's (and those of
+    # the crews they supervise); None = all.
     districts: frozenset[str] | None
     crew_id: int | None
+    supervises: frozenset[int] = frozenset()  # the crews whose supervisor this person is
 
     def sees_district(self, district: str) -> bool:
         return self.districts is None or district in self.districts
@@ -43,65 +65,43 @@ class Principal:
         return self.sees_district(site_code[:6])
 
 
-@dataclass(frozen=True, slots=True)
-class _Holder:
-    person_id: int
-    role: Role
-    name: str
-    crew_id: int | None
-    districts: list[str] | None
-
-
-_RESOLVE = """
-SELECT p.id AS person_id, p.role, p.name, m.crew_id,
-       CASE p.role
-           WHEN 'admin' THEN NULL
-           WHEN 'manager' THEN coalesce((SELECT array_agg(district) FROM manager_districts
-                                         WHERE person_id = p.id), '{}')
-           ELSE coalesce((SELECT array_agg(district) FROM crew_districts
-                          WHERE crew_id = m.crew_id), '{}')
-       END AS districts
-FROM credentials c JOIN people p ON p.id = c.person_id
-LEFT JOIN crew_members m ON m.person_id = p.id
-WHERE c.token_hash = %(hash)s AND c.revoked_at IS NULL
-  AND (c.expires_at IS NULL OR c.expires_at > %(now)s) AND p.active
-"""
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
 def resolve(conn: psycopg.Connection[Any], token: str, now: datetime) -> Principal | None:
-    with conn.cursor(row_factory=class_row(_Holder)) as cur:
-        holder = cur.execute(_RESOLVE, {"hash": hash_token(token), "now": now}).fetchone()
+    holder = credential_holder(conn, token, now)
     if holder is None:
         return None
     districts = None if holder.districts is None else frozenset(holder.districts)
-    return Principal(holder.person_id, holder.role, holder.name, districts, holder.crew_id)
+    return Principal(
+        holder.person_id,
+        holder.role,
+        holder.name,
+        districts,
+        holder.crew_id,
+        frozenset(holder.supervises),
+    )
 
 
-def _bearer(request: Request) -> str | None:
+def presented_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.cookies.get("fitmon_session")
+    return request.cookies.get(SESSION_COOKIE)
 
 
 def current_principal(request: Request, conn: DbConnection) -> Principal | None:
     """The caller, or None when no credential came; a credential that is unknown, expired or
     revoked is a 401."""
-    token = _bearer(request)
+    token = presented_token(request)
     if token is None:
         return None
     principal = resolve(conn, token, datetime.now(UTC))
     if principal is None:
-        raise Problem(401, "Not signed in", "the credential is unknown, expired or revoked")
+        raise Problem(
+            401,
+            "Not signed in",
+            "the credential is unknown, expired or revoked",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return principal
 
 
@@ -118,7 +118,12 @@ class Allow:
         self, principal: Annotated[Principal | None, Depends(current_principal)]
     ) -> Principal:
         if principal is None:
-            raise Problem(401, "Not signed in", "this needs a signed-in person or an API token")
+            raise Problem(
+                401,
+                "Not signed in",
+                "this needs a signed-in person or an API token",
+                {"WWW-Authenticate": "Bearer"},  # RFC 6750 section 3
+            )
         if principal.role not in self.roles:
             allowed = ", ".join(self.roles)
             raise Problem(403, "Not allowed", f"this is for {allowed}; you are {principal.role}")
@@ -134,3 +139,19 @@ PUBLIC: dict[str, Any] = {ROLES_KEY: []}
 ADMIN = Allow("admin")
 MANAGERS = Allow("admin", "manager")
 STAFF = Allow("admin", "manager", "crew")
+
+
+def hidden_unless_seen(principal: Principal, site_code: str, what: str) -> None:
+    """A read of something outside the caller's districts: 404, as for something absent."""
+    if not principal.sees_site(site_code):
+        raise Problem(404, "Not found", f"there is no {what}")
+
+
+def forbidden_unless_seen(principal: Principal, site_code: str, what: str) -> None:
+    """An action on something outside the caller's districts: 403 naming the district."""
+    if not principal.sees_site(site_code):
+        raise Problem(
+            403,
+            "Another district",
+            f"{what} is in district {site_code[:6]}, which is not one of yours",
+        )

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from api.auth import PUBLIC
 from api.database import DbConnection
 from api.problems import Problem
 from db.queries.equipment import get_equipment
@@ -30,7 +31,7 @@ class EquipmentOut(BaseModel):
     last_seen_at: datetime | None
 
 
-@router.get("/{code}")
+@router.get("/{code}", openapi_extra=PUBLIC)
 def read_equipment(code: str, conn: DbConnection) -> EquipmentOut:
     try:
         parse_equipment_code(code)

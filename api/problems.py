@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -14,15 +17,40 @@ PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
 
 
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The errors a router's routes may answer, for the OpenAPI document."""
+    schema = ProblemDetails.model_json_schema()
+    return {status: {"content": {PROBLEM_JSON: {"schema": schema}}} for status in statuses}
+
+
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = headers
 
 
-def problem_response(request: Request, status: int, title: str, detail: str) -> JSONResponse:
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {
         "type": "about:blank",
         "title": title,
@@ -30,13 +58,13 @@ def problem_response(request: Request, status: int, title: str, detail: str) -> 
         "detail": detail,
         "instance": request.url.path,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(request, exc.status, exc.title, exc.detail)
+        return problem_response(request, exc.status, exc.title, exc.detail, exc.headers)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -14,3 +14,5 @@ class ApiSettings(DatabaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65_535)
     # On SIGTERM or SIGINT, how long requests in progress may take before they are cut off.
     api_shutdown_timeout_s: int = Field(default=5, gt=0)
+    # A signed-in session lasts this long (a crew's working day, with margin).
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cli.demo import demo
+from cli.people import people
 from cli.settings import given, settings_from
 from cli.verify import verify
 from db.migrate import MigrationError, migrate
@@ -104,6 +105,7 @@ def api_command(database_url: str | None, host: str | None, port: int | None) ->
 
 
 fitmon.add_command(demo)
+fitmon.add_command(people)
 fitmon.add_command(simulate)
 fitmon.add_command(verify)
 
