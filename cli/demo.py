@@ -1,7 +1,8 @@
 """`fitmon demo`: the whole chain on embedded defaults, with live figures, until Ctrl-C.
 
 A PostgreSQL of its own (unless --database-url), an MQTT broker of its own (unless --broker-url),
-migrations, a simulated city loaded into the registry, ingest, the API, and the simulator.
+migrations, a simulated city loaded into the registry, ingest, the maintenance service, the API,
+and the simulator.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -30,9 +32,10 @@ from db.migrate import migrate
 from db.queries.figures import live_figures
 from db.registry_writes import import_registry
 from devices.registry_rows import parse_registry_csv
+from maintenance.demo_admin import issue_demo_admin_token
 
-# On stop, how long the simulator, the API and ingest may take (each is bounded well under it)
-# before they and what is left of their process groups are killed.
+# On stop, how long the simulator, the API, the maintenance service and ingest may take (each is
+# bounded well under it) before they and what is left of their process groups are killed.
 _CHILD_STOP_S = 12.0
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _FITMON = [sys.executable, "-m", "cli"]  # every process of the chain is a fitmon command
@@ -110,9 +113,9 @@ class Chain:
                 raise click.ClickException(f"{name} exited with {process.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        """SIGTERM to the simulator, the API and ingest at once; what is left of them and of their
-        process groups (ingest's workers) after _CHILD_STOP_S is killed. Then the broker and the
-        database."""
+        """SIGTERM to the simulator, the API, the maintenance service and ingest at once; what is
+        left of them and of their process groups (ingest's workers) after _CHILD_STOP_S is killed.
+        Then the broker and the database."""
         running = [process for process in self.processes.values() if process.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
@@ -198,7 +201,7 @@ def demo(
         for signum in _STOP_SIGNALS:
             signal.signal(signum, on_signal_while_stopping)
         # The children first: nothing here may end the demo before they are stopped.
-        chain.out.say("stopping: simulator, api, ingest, broker, database ...")
+        chain.out.say("stopping: simulator, api, maintenance, ingest, broker, database ...")
         chain.stop()
         chain.out.say("stopped cleanly.")
 
@@ -253,6 +256,7 @@ def _run(
         "FITMON_OFFLINE_CHECK_S": "5",
     }
     chain.spawn("ingest", [*_FITMON, "ingest"], env)
+    chain.spawn("maintenance", [*_FITMON, "maintenance"], env)
     chain.spawn("api", [*_FITMON, "api", "--host", "127.0.0.1", "--port", str(api_port)], env)
     _wait_for_ingest(chain, metrics_port)
     # Accelerated replay of the last `days` days, so the store fills with a believable history.
@@ -281,11 +285,20 @@ def _run(
         env,
     )
     first_code = parse_registry_csv(city.read_text("utf-8")).equipment[0].code
+    with psycopg.connect(database_url) as conn:
+        token = issue_demo_admin_token(conn, datetime.now(UTC))
+    api = f"http://127.0.0.1:{api_port}/api/v1"
     say(f"""
 where to look
   metrics    http://127.0.0.1:{metrics_port}/metrics
-  api        http://127.0.0.1:{api_port}/api/v1/equipment/{first_code}
-  logs       {workdir}/ingest.log  {workdir}/simulator.log  {workdir}/api.log
+  api        {api}/equipment/{first_code}
+  alerts     {api}/alerts
+  tickets    {api}/tickets
+  figures    {api}/figures/good-order  (also repair-times, mtbf/kinds, on-time, open-tickets)
+  token      these need a credential; the demo's admin holds this one:
+             curl -H 'Authorization: Bearer {token}' {api}/alerts
+  logs       {workdir}/ingest.log  {workdir}/maintenance.log  {workdir}/simulator.log
+             {workdir}/api.log
   ledger     {ledger}  (check it: fitmon verify {ledger} --database-url {database_url})
   Ctrl-C stops everything.
 """)
@@ -316,7 +329,10 @@ def _report_until_stopped(
     verified = False
     last_received, last_at = 0.0, started
     say = chain.out.say
-    say("  time  recv/s  received  stored  dupes  dead  | sessions  faults  online offline")
+    say(
+        "  time  recv/s  received  stored  dupes  dead  | sessions  faults  online offline  "
+        "| alerts tickets out"
+    )
     while not chain.out.closed and (duration is None or time.monotonic() - started < duration):
         time.sleep(min(5.0, max(0.5, (duration or 5.0) / 10)))
         chain.check_alive()
@@ -333,7 +349,8 @@ def _report_until_stopped(
             f"{metrics['fitmon_ingest_messages_duplicate_total']:5.0f}  "
             f"{figures.dead_letters:4d}  | {figures.usage_sessions:8d}  "
             f"{figures.faults_raised:6d}  {figures.devices_online:6d}  "
-            f"{figures.devices_offline:7d}"
+            f"{figures.devices_offline:7d}  | {figures.open_alerts:6d}  {figures.open_tickets:6d}  "
+            f"{figures.out_of_service:3d}"
         )
         simulator = chain.processes["simulator"]
         if not verified and simulator.poll() is not None:

@@ -1,7 +1,8 @@
 """`fitmon verify`: compare a simulator's ledger with what fitmon stored; report each difference.
 
 Exact for usage per item and hour, faults, births, heartbeats and dead letters; outages within a
-tolerance, since fitmon learns of them from last wills and silence at its own clock.
+tolerance, since fitmon learns of them from last wills and silence at its own clock. Where the
+maintenance service runs, also the alerts and tickets the faults became (cli/verify_alerts.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 import psycopg
 
 from cli.settings import settings_from
+from cli.verify_alerts import compare_alerts, maintenance_ran, wait_for_inbox
 from cli.verify_reads import (
     CountedTable,
     StoredHour,
@@ -31,6 +33,7 @@ from db.settings import DatabaseSettings
 from devices.codes import site_of
 from devices.protocol import TopicError, parse_topic
 from simulators.ledger import (
+    FaultRow,
     HourlyRow,
     iter_hourly,
     read_bad,
@@ -73,6 +76,7 @@ class VerifyReport:
     bad_expected: int = 0
     bad_found: int = 0
     offline: OfflineComparison | None = None
+    maintenance: str | None = None  # what the alerts check found, or why it did not run
 
     @property
     def exact(self) -> bool:
@@ -89,6 +93,8 @@ class VerifyReport:
                 f"(>= {o.detect_after_s + o.tolerance_s:.0f} s); fitmon marked {o.matched} of "
                 f"those offline within {o.tolerance_s:.0f} s{note}"
             )
+        if self.maintenance is not None:
+            lines.append(self.maintenance)
         lines += [str(d) for d in self.differences[:limit]]
         if len(self.differences) > limit:
             lines.append(f"... and {len(self.differences) - limit} more differences")
@@ -286,8 +292,12 @@ def verify_ledger(
     *,
     offline_tolerance_s: float = 60.0,
     silence_heartbeats: int = 3,
+    maintenance: bool | None = None,
+    inbox_timeout_s: float = 60.0,
 ) -> VerifyReport:
-    """Compare the ledger in `directory` with fitmon's database; read-only."""
+    """Compare the ledger in `directory` with fitmon's database; read-only. The alerts are
+    checked when `maintenance` says so, or (None) when a maintenance service has taken any of the
+    city's faults; first, it waits up to `inbox_timeout_s` for the service to take them all."""
     manifest = read_manifest(directory)
     devices = read_devices(directory)
     codes = [d.code for d in devices]
@@ -301,6 +311,25 @@ def verify_ledger(
     heartbeat_s = float(manifest["config"]["heartbeat_s"])
     detect_after = 0.0 if manifest.get("connection_drops") else silence_heartbeats * heartbeat_s
     report = VerifyReport()
+    faults = read_faults(directory)
+    if maintenance is None:
+        maintenance = bool(faults) and maintenance_ran(database_url, codes)
+        if not maintenance and faults:
+            report.maintenance = (
+                "alerts: not checked (no maintenance service has taken the city's faults; "
+                "--maintenance to require it)"
+            )
+    if maintenance:
+        waiting = wait_for_inbox(database_url, codes, inbox_timeout_s)
+        if waiting:
+            report.differences.append(
+                Difference(
+                    "maintenance_inbox",
+                    "fault events",
+                    "all taken",
+                    f"{waiting} still waiting after {inbox_timeout_s:.0f} s",
+                )
+            )
     # One read-only transaction: a consistent snapshot, and server-side cursors need one.
     with psycopg.connect(database_url) as conn:
         conn.read_only = True
@@ -326,7 +355,26 @@ def verify_ledger(
             tolerance_s=offline_tolerance_s,
             report=report,
         )
+        if maintenance:
+            _compare_alerts(conn, faults, wide, report)
     return report
+
+
+def _compare_alerts(
+    conn: psycopg.Connection[Any],
+    faults: list[FaultRow],
+    params: dict[str, Any],
+    report: VerifyReport,
+) -> None:
+    def differ(check: str, key: str, expected: str, found: str) -> None:
+        report.differences.append(Difference(check, key, expected, found))
+
+    episodes, alerts, critical = compare_alerts(conn, faults, params, differ)
+    report.checked["alerts"] = episodes
+    report.maintenance = (
+        f"alerts: {episodes} raise episodes became {alerts} alerts; {critical} critical, "
+        "each with a ticket and its item out of service"
+    )
 
 
 @click.command("verify")
@@ -344,6 +392,19 @@ def verify_ledger(
     help="slack when matching offline periods with fitmon's presence marks",
 )
 @click.option(
+    "--maintenance/--no-maintenance",
+    default=None,
+    help="check the alerts and tickets the faults became (default: if a maintenance service "
+    "has taken any of the city's faults)",
+)
+@click.option(
+    "--inbox-timeout-s",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="how long to wait for the maintenance service to take every fault event",
+)
+@click.option(
     "--silence-heartbeats",
     type=int,
     default=3,
@@ -356,6 +417,8 @@ def verify(
     limit: int,
     offline_tolerance_s: float,
     silence_heartbeats: int,
+    maintenance: bool | None,
+    inbox_timeout_s: float,
 ) -> None:
     """Compare a simulator run's LEDGER_DIR with what fitmon stored; exit 1 on any difference."""
     settings = settings_from(DatabaseSettings, database_url=database_url)
@@ -364,6 +427,8 @@ def verify(
         ledger_dir,
         offline_tolerance_s=offline_tolerance_s,
         silence_heartbeats=silence_heartbeats,
+        maintenance=maintenance,
+        inbox_timeout_s=inbox_timeout_s,
     )
     click.echo(report.render(limit))
     if not report.exact:

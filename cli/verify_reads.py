@@ -152,3 +152,107 @@ WHERE code = ANY(%(codes)s) AND NOT online AND at >= %(start)s AND at < %(end)s 
 def offline_marks(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[OfflineMark]:
     with conn.cursor(row_factory=class_row(OfflineMark)) as cur:
         return cur.execute(_OFFLINE_MARKS, params).fetchall()
+
+
+# --- what the maintenance service made of the faults ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """A device_fault alert, with its ticket (if any) and its item's service status now."""
+
+    id: int
+    code: str
+    fault: str
+    severity: str
+    status: str
+    raised_at: datetime
+    clearing_since: datetime | None
+    close_reason: str | None
+    silenced: bool
+    ticket_id: int | None
+    ticket_takes_out_of_service: bool | None
+    ticket_closed: bool | None
+    service_status: str | None
+
+
+_FAULT_ALERTS = """
+SELECT a.id, a.subject AS code, a.fault, a.severity, a.status, a.raised_at, a.clearing_since,
+       a.close_reason, a.silenced, a.ticket_id,
+       t.takes_out_of_service AS ticket_takes_out_of_service,
+       t.status = 'closed' AS ticket_closed, e.service_status
+FROM alerts a LEFT JOIN tickets t ON t.id = a.ticket_id LEFT JOIN equipment e ON e.code = a.subject
+WHERE a.rule = 'device_fault' AND a.subject = ANY(%(codes)s)
+  AND a.raised_at >= %(start)s AND a.raised_at < %(end)s
+ORDER BY a.id
+"""
+
+
+def fault_alerts(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[StoredAlert]:
+    with conn.cursor(row_factory=class_row(StoredAlert)) as cur:
+        return cur.execute(_FAULT_ALERTS, params).fetchall()
+
+
+_TAKEN_OUT_OF_SERVICE = """
+SELECT DISTINCT entity_id FROM audit_trail
+WHERE entity = 'equipment' AND entity_id = ANY(%(codes)s) AND action = 'taken out of service'
+"""
+
+
+def taken_out_of_service(conn: psycopg.Connection[Any], params: dict[str, Any]) -> set[str]:
+    """The codes the audit trail says were taken out of service at some time."""
+    with conn.cursor(row_factory=scalar_row) as cur:
+        return {str(code) for code in cur.execute(_TAKEN_OUT_OF_SERVICE, params)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Slack:
+    code: str
+    fault: str
+    events: int
+
+
+# Why a raise episode may not have an alert of its own: it came while the previous alert's clear
+# was settling ('raised again'), or an event of that fault arrived older than one already taken
+# ('fault event out of order', its detail starting with the fault code).
+_MERGED_OR_OUT_OF_ORDER = """
+SELECT a.subject AS code, a.fault, count(*)::int AS events
+FROM alerts a JOIN audit_trail au ON au.entity = 'alert' AND au.entity_id = a.id::text
+WHERE a.rule = 'device_fault' AND a.subject = ANY(%(codes)s) AND au.action = 'raised again'
+GROUP BY 1, 2
+UNION ALL
+SELECT entity_id AS code, split_part(detail, ' ', 1) AS fault, count(*)::int AS events
+FROM audit_trail
+WHERE entity = 'equipment' AND entity_id = ANY(%(codes)s) AND action = 'fault event out of order'
+GROUP BY 1, 2
+"""
+
+
+def merged_or_out_of_order(
+    conn: psycopg.Connection[Any], params: dict[str, Any]
+) -> dict[tuple[str, str], int]:
+    """Per (code, fault): the audit trail's raises that joined an alert still open, and its
+    events taken out of order."""
+    found: dict[tuple[str, str], int] = {}
+    with conn.cursor(row_factory=class_row(_Slack)) as cur:
+        for row in cur.execute(_MERGED_OR_OUT_OF_ORDER, params):
+            found[row.code, row.fault] = found.get((row.code, row.fault), 0) + row.events
+    return found
+
+
+_INBOX_FAULTS = """
+SELECT count(*) FROM maintenance_inbox WHERE kind = 'fault' AND subject = ANY(%(codes)s)
+"""
+_FAULT_STATES = "SELECT count(*) FROM device_fault_state WHERE code = ANY(%(codes)s)"
+
+
+def inbox_faults(conn: psycopg.Connection[Any], codes: Sequence[str]) -> int:
+    """Fault events of `codes` the maintenance service has still to take."""
+    row = conn.execute(_INBOX_FAULTS, {"codes": list(codes)}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def faults_taken(conn: psycopg.Connection[Any], codes: Sequence[str]) -> int:
+    """How many (code, fault) of `codes` the maintenance service has taken an event of."""
+    row = conn.execute(_FAULT_STATES, {"codes": list(codes)}).fetchone()
+    return int(row[0]) if row else 0

@@ -18,6 +18,9 @@ class LiveFigures:
     dead_letters: int
     devices_online: int
     devices_offline: int
+    open_alerts: int  # not closed (acknowledged ones too), of every rule
+    open_tickets: int  # not closed
+    out_of_service: int  # items not to be used until a ticket is closed
 
 
 _LIVE_FIGURES = """
@@ -27,7 +30,10 @@ SELECT (SELECT count(*) FROM usage_sessions) AS usage_sessions,
        (SELECT count(*) FROM status_reports) AS status_reports,
        (SELECT count(*) FROM dead_letters) AS dead_letters,
        (SELECT count(*) FILTER (WHERE online) FROM device_state) AS devices_online,
-       (SELECT count(*) FILTER (WHERE NOT online) FROM device_state) AS devices_offline
+       (SELECT count(*) FILTER (WHERE NOT online) FROM device_state) AS devices_offline,
+       (SELECT count(*) FROM alerts WHERE status <> 'closed') AS open_alerts,
+       (SELECT count(*) FROM tickets WHERE status <> 'closed') AS open_tickets,
+       (SELECT count(*) FROM equipment WHERE service_status = 'out_of_service') AS out_of_service
 """
 
 

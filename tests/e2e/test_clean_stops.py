@@ -105,9 +105,18 @@ def test_demo_with_its_output_gone_stops_every_child_on_ctrl_c(
     demo_workdir: Path, reap: list[subprocess.Popen[bytes]]
 ) -> None:
     """`fitmon demo | tee demo.log`, then Ctrl-C: tee exits, the demo's writes fail, and it
-    still stops PostgreSQL, the broker, ingest and its workers, the API and the simulator."""
+    still stops PostgreSQL, the broker, ingest and its workers, the maintenance service, the API
+    and the simulator."""
     demo = _start_demo(demo_workdir, reap)
-    parts = ("postgres", "mosquitto", "cli ingest", "multiprocessing", "-m api", "simulate")
+    parts = (
+        "postgres",
+        "mosquitto",
+        "cli ingest",
+        "multiprocessing",
+        "cli maintenance",
+        "-m api",
+        "simulate",
+    )
     processes = wait_until(
         lambda: _chain_with(demo, demo_workdir, parts),
         message=f"the demo's processes to include {parts}",
@@ -132,6 +141,7 @@ def test_demo_whose_reader_exits_stops_every_child_by_itself(
     url = fresh_database()
     demo = _start_demo(demo_workdir, reap, "--database-url", url, "--broker-url", broker.url)
     processes = _chain(demo, demo_workdir)
+    assert "cli maintenance" in "\n".join(command(pid) for pid, _ in processes)
     assert demo.stdout is not None
     demo.stdout.close()
     # Its next line of figures (every 5 s) finds the pipe closed: no signal needed.

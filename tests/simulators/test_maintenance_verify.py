@@ -1,0 +1,121 @@
+"""A simulated day with many faults through the real broker, ingest and maintenance service:
+verify finds every fault became its alert (and, if critical, a ticket and an item out of service),
+and reports a deleted alert."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cli.services import LocalBroker
+from cli.verify import VerifyReport, verify_ledger
+from db.migrate import migrate
+from tests.simulators.factories import ROUGH, make_city, make_config
+from tests.simulators.test_end_to_end import run_against_fitmon
+from tests.support import IngestProcess, load_registry, wait_until
+
+
+@pytest.fixture(scope="module")
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    """A database of this module's own: the maintenance service ticks with the real clock, and must
+    not act on what other tests leave behind in the session's database."""
+    name = f"fitmon_test_verify_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(pg_admin_url, dbname=name)
+    migrate(url)
+    yield url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def maintenance_service(database_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m maintenance` with a one-second ticker and settle time."""
+    env = {
+        **os.environ,
+        "FITMON_ENV": "test",
+        "FITMON_DATABASE_URL": database_url,
+        "FITMON_TICK_S": "1",
+        "FITMON_CLEAR_SETTLE_S": "1",
+        "FITMON_LOG_FORMAT": "console",
+    }
+    with (tmp_path / "maintenance.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maintenance"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# A raise episode whose alert no audit entry can explain away: deleting it must show.
+_UNEXPLAINED_ALERT = """
+SELECT a.id, a.subject, a.fault FROM alerts a
+WHERE a.rule = 'device_fault' AND a.subject = ANY(%(codes)s)
+  AND NOT EXISTS (SELECT 1 FROM alerts b JOIN audit_trail au
+                      ON au.entity = 'alert' AND au.entity_id = b.id::text
+                  WHERE b.subject = a.subject AND b.fault = a.fault AND b.rule = a.rule
+                    AND au.action = 'raised again')
+  AND NOT EXISTS (SELECT 1 FROM audit_trail au
+                  WHERE au.entity = 'equipment' AND au.entity_id = a.subject
+                    AND au.action = 'fault event out of order' AND au.detail LIKE a.fault || ' %%')
+ORDER BY a.id LIMIT 1
+"""
+
+
+def test_faults_become_alerts_tickets_and_items_out_of_service_as_verify_checks(
+    broker: LocalBroker,
+    database_url: str,
+    topic_root: str,
+    ingest_factory: Callable[..., IngestProcess],
+    maintenance_service: subprocess.Popen[bytes],
+    tmp_path: Path,
+) -> None:
+    city = make_city(sites=2, items=10)
+    config = make_config(seed=21, misbehaviour=ROUGH, topic_root=topic_root, wear_scale=40.0)
+    load_registry(database_url, city)
+    ingest_factory()
+    result = run_against_fitmon(
+        city=city, config=config, broker=broker, ledger_dir=tmp_path / "ledger", hours=24
+    )
+    assert result.unacknowledged == 0
+    reports: list[VerifyReport] = []
+
+    def exact() -> bool:
+        assert maintenance_service.poll() is None, (tmp_path / "maintenance.log").read_text()
+        reports.append(verify_ledger(database_url, tmp_path / "ledger", maintenance=True))
+        return reports[-1].exact
+
+    try:
+        wait_until(exact, 90, "verify to find fitmon exact", interval=1.0)
+    except AssertionError:
+        pytest.fail(f"verify still finds differences:\n{reports[-1].render()}")
+    report = reports[-1]
+    print(report.render())
+    assert report.checked["alerts"] > 10
+    assert report.maintenance is not None
+    assert " 0 critical" not in report.maintenance
+
+    codes = [e.code for e in city.equipment]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(_UNEXPLAINED_ALERT, {"codes": codes}).fetchone()
+        assert row is not None, "every alert's episode was merged or out of order"
+        alert_id, code, fault = row
+        conn.execute("UPDATE alerts SET ticket_id = NULL WHERE id = %s", (alert_id,))
+        conn.execute("DELETE FROM alerts WHERE id = %s", (alert_id,))
+    found = verify_ledger(database_url, tmp_path / "ledger", maintenance=True, inbox_timeout_s=5)
+    assert ("alerts", f"{code} {fault}") in {(d.check, d.key) for d in found.differences}
+    assert {d.key.split()[0] for d in found.differences} == {code}, found.render()
