@@ -2,8 +2,10 @@
 each message (and each item of a gateway batch) in a transaction of its own, so that what cannot
 be stored is dead-lettered with its topic, its bytes and the reason, and the rest is stored.
 
-A connection failure is not the chunk's fault: psycopg.OperationalError goes to the caller, who
-retries the whole chunk once the database is back (writes are idempotent).
+A lost connection is not the chunk's fault: it goes to the caller (as psycopg.OperationalError),
+who retries the whole chunk once the database is back (writes are idempotent). Any other error,
+an OperationalError on a connection still open included (a statement timeout, a limit), is
+about what the chunk holds.
 """
 
 from __future__ import annotations
@@ -53,11 +55,11 @@ def commit_chunk(
             decoded = decoder.decode(chunk.topics, chunk.payloads, chunk.received_at)
         result = write_batch(conn, decoded, presence)
         conn.commit()
-    except psycopg.OperationalError:
-        raise
-    except Exception as exc:  # anything else is about what the chunk holds, not the database
-        _rollback(conn)
+    except Exception as exc:  # what the chunk holds, unless the connection was lost
+        _lost_connection(conn, exc)
         log.error("chunk refused, storing it message by message", error=repr(exc))
+        if presence is not None:
+            presence.clear()  # what it saw of this chunk's wills and traffic is unsure now
         return _commit_singly(conn, decoder, chunk)
     if presence is not None:
         presence.committed(result.seen_written)
@@ -69,12 +71,13 @@ def _commit_singly(conn: psycopg.Connection[Any], decoder: Decoder, chunk: Chunk
     for topic, payload, at in zip(chunk.topics, chunk.payloads, chunk.received_at, strict=True):
         try:
             singles = list(decoder.decode_singly([topic], [payload], [at]))
-        except psycopg.OperationalError:
-            raise
         except Exception as exc:
+            _lost_connection(conn, exc)
             arrived = datetime.fromtimestamp(at, UTC)
-            origin = Origin(topic, payload, arrived)
-            letter = origin.refuse("decode_failed", f"ingest could not decode it: {exc!r}")
+            letter = Origin(topic, payload, arrived).refuse(
+                "decode_failed", f"ingest could not decode it: {exc!r}"
+            )
+            outcome.received_kinds["invalid"] = outcome.received_kinds.get("invalid", 0) + 1
             outcome.dead.append(letter)
             _commit_dead_letter(conn, letter)
             continue
@@ -94,16 +97,24 @@ def _commit_single(
     try:
         result = write_batch(conn, single)
         conn.commit()
-    except psycopg.OperationalError:
-        raise
     except Exception as exc:
-        _rollback(conn)
+        _lost_connection(conn, exc)
         letter = _refused_by_database(origin, single, exc)
         outcome.dead.append(letter)
         _commit_dead_letter(conn, letter)
         return
     outcome.result.add(result)
     outcome.dead.extend(single.dead)
+
+
+def _lost_connection(conn: psycopg.Connection[Any], exc: Exception) -> None:
+    """Re-raise `exc` if the connection is gone (the caller retries the chunk); else roll back,
+    for the refusal to be handled."""
+    if conn.closed or conn.broken:
+        if isinstance(exc, psycopg.OperationalError):
+            raise exc
+        raise psycopg.OperationalError("the connection was lost while writing a chunk") from exc
+    conn.rollback()
 
 
 def _refused_by_database(origin: Origin, single: DecodedBatch, exc: Exception) -> DeadLetter:
@@ -125,10 +136,8 @@ def _commit_dead_letter(conn: psycopg.Connection[Any], letter: DeadLetter) -> No
     try:
         write_dead_letters(conn, [letter])
         conn.commit()
-    except psycopg.OperationalError:
-        raise
     except Exception as exc:
-        _rollback(conn)
+        _lost_connection(conn, exc)
         log.critical(
             "a refused message could not be kept as a dead letter either; it is logged here",
             topic=repr(letter.topic),
@@ -136,10 +145,3 @@ def _commit_dead_letter(conn: psycopg.Connection[Any], letter: DeadLetter) -> No
             reason=letter.reason,
             error=repr(exc),
         )
-
-
-def _rollback(conn: psycopg.Connection[Any]) -> None:
-    """Roll back after a failed write; a connection lost meanwhile is for the caller to handle."""
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("the connection was lost while writing a chunk")
-    conn.rollback()

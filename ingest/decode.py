@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -24,11 +24,12 @@ from devices.protocol import (
     TopicError,
     Usage,
     Will,
-    may_hold_finer_times,
     parse_topic,
 )
 from ingest.decoded import (
     HOUR_US,
+    MICROSECOND,
+    PG_EPOCH,
     PG_EPOCH_HOUR,
     BirthRow,
     DecodedBatch,
@@ -47,7 +48,6 @@ from ingest.refusals import (
     category_of,
     claimed_code,
     describe,
-    finer_times_reason,
     not_a_batch,
     time_refusal,
 )
@@ -57,8 +57,6 @@ from ingest.refusals import (
 # a bad one raises TopicError every time.
 _parse_topic = lru_cache(maxsize=32_768)(parse_topic)
 _new_row = tuple.__new__  # builds a UsageRow at half what its keyword-checking __new__ costs
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _NONE_YET = -(1 << 63)
 
 
@@ -94,6 +92,11 @@ class Decoder:
                 yield Origin(topic, payload, arrived), single
                 continue
             site, texts = items
+            if not texts:  # an empty batch: the gateway was heard, nothing more
+                single = DecodedBatch()
+                single.count_received("batch")
+                single.gateway_presence[site] = arrived
+                yield Origin(topic, payload, arrived), single
             for index, text in enumerate(texts):
                 single = DecodedBatch()
                 if index == 0:
@@ -151,11 +154,6 @@ class Decoder:
             batch.gateway_presence[topic.site] = WillEvent(topic.site, None, will.boot, arrived)
             return
         assert topic.code is not None
-        fine = finer_times_reason(payload)
-        if fine:
-            reason = f"{topic.kind.value}: {fine}"
-            batch.dead.append(origin.refuse("schema", reason, topic.code))
-            return
         try:
             message: Message = MODEL_BY_KIND[topic.kind].model_validate_json(payload)  # type: ignore[assignment]
         except ValidationError as exc:
@@ -187,9 +185,6 @@ class Decoder:
         # and taken without a model per session. Any other batch is told apart item by item.
         payload = origin.payload
         usage_only = payload.count(b'"started_at"') == payload.count(b'"code"')
-        if may_hold_finer_times(payload):  # which items do, the item-by-item path finds out
-            self._decode_batch_items(origin, site, batch)
-            return
         try:
             if usage_only:
                 sessions = USAGE_BATCH_ADAPTER.validate_json(payload)
@@ -200,7 +195,7 @@ class Decoder:
             return
         item_origin = _item_origins(origin)
         if usage_only:
-            self._take_sessions(sessions, site, item_origin, batch)
+            self._take_sessions(sessions, site, origin.arrived, item_origin, batch)
         else:
             for index, one in enumerate(messages):
                 self._accept_batch_item(one, site, item_origin(index), batch)
@@ -220,10 +215,6 @@ class Decoder:
         batch.gateway_presence.setdefault(site, origin.arrived)
 
     def _decode_item(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
-        fine = finer_times_reason(origin.payload)
-        if fine:
-            batch.dead.append(origin.refuse("schema", fine, claimed_code(origin.payload)))
-            return
         try:
             one: Message = ITEM_ADAPTER.validate_json(origin.payload)
         except ValidationError as exc:
@@ -236,18 +227,18 @@ class Decoder:
         self,
         sessions: list[dict[str, Any]],
         site: str,
+        arrived: datetime,
         item_origin: Callable[[int], Origin],
         batch: DecodedBatch,
     ) -> None:
         """Take a batch's valid usage sessions (validated as dicts): _accept's checks, inlined,
         since this loop is what ingest spends most of its time in under load."""
-        arrived = item_origin(-1).arrived
         latest = pg_micros(arrived) + SKEW_US
         skew, delay = SKEW_US, DELAY_US
         has_equipment = self._registry.has_equipment
         rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
         traffic: dict[int, Traffic] = {}  # one per boot: a gateway's items mostly share theirs
-        epoch, microsecond = _PG_EPOCH, _MICROSECOND
+        epoch, microsecond = PG_EPOCH, MICROSECOND
         newest = _NONE_YET
         for i, fields in enumerate(sessions):
             code = fields["code"]
@@ -385,12 +376,10 @@ class Decoder:
 
 def _item_origins(batch: Origin) -> Callable[[int], Origin]:
     """The origin of each item of a valid batch; its items' own bytes are found only when one of
-    them is refused (index -1: the batch's arrival, without splitting)."""
+    them is refused."""
     texts: list[str] = []
 
     def origin(index: int) -> Origin:
-        if index < 0:
-            return batch
         if not texts:
             texts.extend(split_json_array(batch.payload.decode("utf-8")))
         return Origin(batch.topic, texts[index].encode(), batch.arrived, index)

@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 PG_EPOCH_S = 946_684_800  # 2000-01-01 UTC in seconds since 1970
-_MICROSECOND = timedelta(microseconds=1)
+MICROSECOND = timedelta(microseconds=1)
 HOUR_US = 3_600_000_000
 PG_EPOCH_HOUR = PG_EPOCH_S // 3600
 
 
 def pg_micros(moment: datetime) -> int:
     """`moment` as microseconds since 2000-01-01 UTC."""
-    return (moment - _PG_EPOCH) // _MICROSECOND
+    return (moment - PG_EPOCH) // MICROSECOND
 
 
 def from_pg_micros(micros: int) -> datetime:
-    return _PG_EPOCH + timedelta(microseconds=micros)
+    return PG_EPOCH + timedelta(microseconds=micros)
 
 
 def epoch_hour(micros: int) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-_DECODER = json.JSONDecoder()
+# Numbers are kept as their text: only where items end matters here, and Python's int() refuses
+# numbers of more than 4,300 digits (a ValueError that is no JSONDecodeError).
+_DECODER = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str)
 _SPACE = " \t\n\r"
 
 
@@ -29,7 +31,7 @@ def split_json_array(text: str) -> list[str]:
     while True:
         try:
             _, stop = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, and any other reading failure
             raise NotAnArray(f"item {len(items)}: {exc}") from None
         except RecursionError:
             raise NotAnArray(f"item {len(items)} is nested too deep") from None

@@ -122,7 +122,7 @@ class SeenWrite(NamedTuple):
 
 
 @dataclass(slots=True)
-class WillsApplied:
+class PresenceWritten:
     applied: int = 0
     stale: int = 0
     seen_written: list[SeenWrite] = field(default_factory=list)
@@ -163,6 +163,9 @@ class PresenceCache:
         for seen in written:
             self._written[seen.code] = seen
 
+    def clear(self) -> None:
+        self._written.clear()
+
     def forget(self, codes: list[str]) -> None:
         for code in codes:
             self._written.pop(code, None)
@@ -173,9 +176,9 @@ def write_presence(
     batch: DecodedBatch,
     born: list[BirthRow],
     presence: PresenceCache | None,
-) -> WillsApplied:
+) -> PresenceWritten:
     """Write what `batch` tells of presence; `born` are its births that were new."""
-    result = WillsApplied()
+    result = PresenceWritten()
     traffic = sorted(
         (code, event) for code, event in batch.presence.items() if isinstance(event, Traffic)
     )

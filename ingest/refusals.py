@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import ValidationError
 
-from devices.protocol import MAX_FUTURE_SKEW, MAX_REPORT_DELAY, Message, Usage, finer_times
-from ingest.decoded import DeadLetter, pg_micros
+from devices.protocol import MAX_FUTURE_SKEW, MAX_REPORT_DELAY, Message, Usage
+from ingest.decoded import MICROSECOND, DeadLetter, pg_micros
 from ingest.json_items import NotAnArray
 
-MICROSECOND = timedelta(microseconds=1)
 SKEW_US = MAX_FUTURE_SKEW // MICROSECOND
 DELAY_US = MAX_REPORT_DELAY // MICROSECOND
 
@@ -71,17 +70,6 @@ def category_of(exc: ValidationError) -> str:
         if error["loc"] and error["loc"][-1] == "code":
             return "bad_check" if "check character" in error["msg"] else "bad_code"
     return "schema"
-
-
-def finer_times_reason(payload: bytes) -> str | None:
-    """Why a message's times cannot be stored as sent, when they are finer than a microsecond."""
-    fields = finer_times(payload)
-    if not fields:
-        return None
-    return (
-        f"{', '.join(fields)}: more than 6 decimals of a second; fitmon keeps device times "
-        "to the microsecond"
-    )
 
 
 def not_a_batch(payload: bytes, problem: NotAnArray) -> tuple[str, str]:

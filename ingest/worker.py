@@ -216,7 +216,7 @@ class Worker:
                 self.settings.default_heartbeat_s,
             )
             self._conn.commit()
-        except psycopg.OperationalError as exc:
+        except Exception as exc:  # the next check tries again; it must never stop the writer
             log.warning("offline check failed", error=str(exc).strip())
             self._drop_write_connection()
             return
@@ -273,7 +273,7 @@ def _stopping_without_database() -> None:
 
 
 def main(settings: IngestSettings, index: int, inbox: Connection, outbox: Connection) -> None:
-    """The worker process `index` (spawned by ingest.service through ingest.handoff)."""
+    """The worker process `index` (spawned by ingest.service through ingest.worker_entry)."""
     # Ctrl-C reaches the whole process group: the MQTT process decides when the worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listen_for_stop()  # ingest.stopping: then the worker waits no longer for the database

@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 
-from ingest.decoded import BirthRow, DeadLetter, DecodedBatch, UsageRow
+from ingest.decoded import BirthRow, DeadLetter, DecodedBatch, FaultRow, StatusRow, UsageRow
 from ingest.presence import PresenceCache, SeenWrite, write_presence
 
 # Plan every statement with its real arguments. psycopg prepares a statement after 5 runs, and
@@ -40,7 +41,7 @@ _USAGE_TYPES = [
     "text",
     "int8",
     "int8",
-    "int8",  # ts and started_at: timestamptz columns, sent in their binary form (decode.pg_micros)
+    "int8",  # ts and started_at: timestamptz in binary form (ingest.decoded.pg_micros)
     "int8",
     "float8",
     "int4",
@@ -49,9 +50,7 @@ _USAGE_TYPES = [
     "float8",
     "timestamptz",
 ]
-_STATUS_COLUMNS = (
-    "code, boot, seq, ts, online, battery_pct, rssi_dbm, temp_c, tilt_deg, received_at"
-)
+_STATUS_COLUMNS = ", ".join(StatusRow._fields)
 _STATUS_TYPES = [
     "text",
     "int8",
@@ -64,7 +63,7 @@ _STATUS_TYPES = [
     "float8",
     "timestamptz",
 ]
-_FAULT_COLUMNS = "code, boot, seq, ts, fault, severity, state, detail, received_at"
+_FAULT_COLUMNS = ", ".join(FaultRow._fields)
 _FAULT_TYPES = [
     "text",
     "int8",
@@ -170,6 +169,12 @@ class WriteResult:
         self.wills_stale += other.wills_stale
 
 
+# What the rollup sums of a usage row, by the row's field names (itemgetter: as fast as unpacking).
+_ROLLED_UP = itemgetter(
+    *(UsageRow._fields.index(name) for name in ("code", "duration_s", "reps", "energy_wh"))
+)
+
+
 @dataclass(slots=True)
 class _HourSums:
     sessions: int
@@ -259,7 +264,8 @@ def _add_to_rollup(
     """Add new usage rows to usage_hourly, by item and `hours`, the UTC hour of each row's
     started_at in epoch hours."""
     sums: dict[tuple[str, int], _HourSums] = {}
-    for (code, _, _, _, _, duration, reps, energy, *_), hour in zip(rows, hours, strict=True):
+    for row, hour in zip(rows, hours, strict=True):
+        code, duration, reps, energy = _ROLLED_UP(row)
         total = sums.get((code, hour))
         if total is None:
             sums[code, hour] = _HourSums(1, reps, duration, energy or 0.0)

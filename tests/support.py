@@ -156,7 +156,7 @@ class IngestProcess:
         self.process.wait()
 
     def worker_pids(self) -> list[int]:
-        """The worker processes ingest runs (Linux: its children that run ingest.handoff)."""
+        """The worker processes ingest runs (Linux: its children, from ingest.worker_entry)."""
         assert self.process is not None
         pids = []
         for thread in Path(f"/proc/{self.process.pid}/task").iterdir():

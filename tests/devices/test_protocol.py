@@ -10,7 +10,6 @@ from pydantic import Field, ValidationError
 from devices.protocol import (
     BATCH_ADAPTER,
     USAGE_BATCH_ADAPTER,
-    Birth,
     Fault,
     Kind,
     Status,
@@ -163,8 +162,13 @@ def test_usage_batches_validated_as_dicts_get_the_verdict_of_the_usage_model(
 
 
 def test_only_a_model_whose_checks_sit_on_its_fields_becomes_a_dict_schema() -> None:
-    with pytest.raises(TypeError, match="Birth has checks beyond its fields"):
-        fields_of(Birth)
+    class Checked(Usage):
+        def model_post_init(self, context: object, /) -> None:
+            if self.reps > self.duration_s * 100:
+                raise ValueError("more reps than a person makes")
+
+    with pytest.raises(TypeError, match="Checked has checks beyond its fields"):
+        fields_of(Checked)
 
     class Counted(Usage):
         count: int = 0

@@ -4,11 +4,12 @@ is refused with an error that names the field and the limit."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from devices.protocol import USAGE_BATCH_ADAPTER, Birth, Fault, Status, Usage, Will, finer_times
+from devices.protocol import USAGE_BATCH_ADAPTER, Birth, Fault, Status, Usage, Will
 
 CODE = "320705-0042-007-4"
 TS = "2026-11-20T08:00:00+08:00"
@@ -143,11 +144,43 @@ def test_a_will_must_say_offline_as_false_not_as_a_number() -> None:
             Will.model_validate_json(text)
 
 
-def test_times_finer_than_a_microsecond_are_found_and_microseconds_are_not() -> None:
-    fine = {**BODIES[Usage], "ts": "2026-11-20T08:00:00.1234567+08:00", "duration_s": 1.12345678}
-    assert finer_times(json.dumps(fine).encode()) == ["ts"]
-    exact = {**BODIES[Usage], "started_at": "2026-11-20T08:00:00.123456+08:00", "reps": 1}
-    assert finer_times(json.dumps(exact).encode()) == []
-    assert finer_times(json.dumps({**exact, "duration_s": 1.12345678}).encode()) == []
-    both = {**fine, "started_at": "2026-11-20T07:00:00.000000001Z"}
-    assert finer_times(json.dumps(both).encode()) == ["ts", "started_at"]
+@pytest.mark.parametrize(
+    "written",
+    [
+        "1764642600",  # Unix seconds in a string
+        "1764642600123",
+        "2026-11-20T08:00:00.1234567Z",  # a seventh decimal would be cut
+        "2026-11-20T08:00:00\\u002e1234567Z",  # the same, its dot escaped
+        "2026-11-20T08:00:00,123Z",
+        "2026-11-20T08:00Z",  # no seconds
+        "2026-11-20T08:00:00+0800",
+        "2026-11-20 08:00:00Z",
+        "2026-11-20T08:00:00",  # no offset
+    ],
+)
+@pytest.mark.parametrize("field", ["ts", "started_at"])
+def test_a_time_that_is_not_rfc_3339_to_the_microsecond_is_refused(
+    field: str, written: str
+) -> None:
+    text = _payload(Usage, field, "__T__").replace(b"__T__", written.encode())
+    checks: list[tuple[Any, bytes]] = [
+        (Usage.model_validate_json, text),
+        (USAGE_BATCH_ADAPTER.validate_json, b"[" + text + b"]"),
+    ]
+    for validate, payload in checks:
+        with pytest.raises(ValidationError) as refused:
+            validate(payload)
+        error = refused.value.errors(include_url=False)[0]
+        assert error["loc"][-1] == field
+        assert error["type"] == "rfc3339_time"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["2026-11-20T08:00:00Z", "2026-11-20t08:00:00.123456z", "2026-11-20T22:00:00+14:00"],
+)
+def test_every_rfc_3339_form_is_read_to_the_microsecond(written: str) -> None:
+    usage = Usage.model_validate_json(_payload(Usage, "ts", written))
+    assert usage.ts.isoformat().replace("+00:00", "Z").lower() == written.lower().replace(
+        "+00:00", "z"
+    )

@@ -308,3 +308,20 @@ def test_a_refused_message_never_stops_a_worker_and_what_follows_is_stored(
         scalar(database_url, "SELECT payload FROM dead_letters WHERE code = %s", code)
         == json.dumps(refused).encode()
     )
+
+
+def test_a_batch_item_with_a_number_too_long_to_read_is_dead_lettered_alone(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    registry = load_registry(database_url, make_registry(items=2))
+    a, b = (e.code for e in registry.equipment)
+    site = site_of(a)
+    huge = _json(usage(a, 1)).replace(b'"reps": 12', b'"reps": ' + b"9" * 5_000)
+    batch = b"[%s,%s]" % (huge, _json(usage(b, 1)))
+    dead = _commit(conn, (f"{ROOT}/{site}/batch", batch), (f"{ROOT}/{site}/batch", b"[]"))
+    assert dead == {"malformed_json": 1}  # the JSON parser takes numbers of 4,300 digits at most
+    assert scalar(database_url, "SELECT count(*) FROM usage_sessions WHERE code = %s", b) == 1
+    ((topic, payload, category, reason),) = _letters(conn, site)
+    assert (topic, bytes(payload), category) == (f"{ROOT}/{site}/batch", huge, "malformed_json")
+    assert reason.startswith("batch item 0: ")
+    assert scalar(database_url, "SELECT online FROM gateway_state WHERE site_code = %s", site)
