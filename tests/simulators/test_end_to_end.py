@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from cli.services import LocalBroker
-from cli.verify import VerifyReport, verify_ledger
+from cli.verify import verify_ledger
+from cli.verify_report import VerifyReport
 from devices.registry_rows import Registry
 from simulators.config import ConnectionMode, Misbehaviour, SimConfig
 from simulators.ledger import read_manifest

@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from cli.services import LocalBroker
-from cli.verify import VerifyReport, verify_ledger
+from cli.verify import verify_ledger
+from cli.verify_report import VerifyReport
 from db.migrate import migrate
 from tests.simulators.factories import ROUGH, make_city, make_config
 from tests.simulators.test_end_to_end import run_against_fitmon
