@@ -6,6 +6,7 @@ of instances may run: each transaction holds the maintenance lock, and every eff
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,19 @@ from maintenance.settings import MaintenanceSettings
 log = structlog.get_logger(__name__)
 
 CHANNEL = "fitmon_maintenance"
+# How its connections find out that the database has gone: a connect gives up after 5 s, and an
+# established connection whose server has fallen silent fails after about 15 s (TCP keepalives
+# and TCP_USER_TIMEOUT), so the service reconnects instead of waiting for ever.
+CONNECT_KWARGS: dict[str, Any] = {
+    "application_name": "fitmon-maintenance",
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+SLOW_TICK_S = 0.5
 Job = Callable[[psycopg.Connection[Any], datetime, MaintenanceSettings], object]
 # The ticker's rules, in the order they run each tick.
 TICK_JOBS: tuple[Job, ...] = (
@@ -79,8 +93,8 @@ class MaintenanceService:
             coalesce=True,
         )
         with (
-            psycopg.connect(url, autocommit=True) as listener,
-            psycopg.connect(url, autocommit=True) as conn,
+            psycopg.connect(url, autocommit=True, **CONNECT_KWARGS) as listener,
+            psycopg.connect(url, autocommit=True, **CONNECT_KWARGS) as conn,
         ):
             listener.execute(f"LISTEN {CHANNEL}")
             scheduler.start()
@@ -99,7 +113,13 @@ class MaintenanceService:
 
     def _tick(self) -> None:
         try:
-            with psycopg.connect(self.settings.database_url.get_secret_value()) as conn:
+            url = self.settings.database_url.get_secret_value()
+            with psycopg.connect(url, **CONNECT_KWARGS) as conn:
+                started = time.monotonic()
                 tick(conn, datetime.now(UTC), self.settings)
+                took = time.monotonic() - started
         except psycopg.Error as exc:
             log.warning("maintenance tick failed; the next one tries again", error=str(exc))
+            return
+        if took > SLOW_TICK_S:  # it held the maintenance lock, and new faults waited, that long
+            log.warning("slow tick: new events waited for it", took_s=round(took, 3))
