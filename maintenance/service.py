@@ -55,10 +55,11 @@ TICK_JOBS: tuple[Job, ...] = (
 
 
 def tick(conn: psycopg.Connection[Any], now: datetime, settings: MaintenanceSettings) -> None:
-    """Run every time-based rule as of `now`, in one transaction under the maintenance lock."""
-    with conn.transaction():
-        lock(conn)
-        for job in TICK_JOBS:
+    """Run every time-based rule as of `now`, each in a transaction of its own under the
+    maintenance lock, so that new faults wait for one rule at most, never for all of them."""
+    for job in TICK_JOBS:
+        with conn.transaction():
+            lock(conn)
             job(conn, now, settings)
 
 
