@@ -168,18 +168,33 @@ class Link:
 
 
 async def open_links(
-    specs: list[LinkSpec], *, url: str, mqtt5: bool, window: int, timeout_s: float = 120.0
+    specs: list[LinkSpec],
+    *,
+    url: str,
+    mqtt5: bool,
+    window: int,
+    timeout_s: float = 120.0,
+    stop: asyncio.Event | None = None,
 ) -> list[Link]:
-    """Connect every link (a few thousand a second on localhost) and wait for every CONNACK."""
+    """Connect every link (a few thousand a second on localhost) and wait for every CONNACK, or
+    until `stop` is set: a run told to stop while its broker does not answer stops at once."""
     host, port = parse_mqtt_url(url)
     links = [Link(spec, host=host, port=port, mqtt5=mqtt5, window=window) for spec in specs]
     for n, link in enumerate(links):
         link.connect()
         if n % 200 == 199:
             await asyncio.sleep(0)  # read CONNACKs while connecting the rest
-    async with asyncio.timeout(timeout_s):
-        for link in links:
-            await link.connected.wait()
+    stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    try:
+        async with asyncio.timeout(timeout_s):
+            for link in links:
+                connected = asyncio.ensure_future(link.connected.wait())
+                await asyncio.wait({connected, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                connected.cancel()
+                if stopped.done():
+                    return links
+    finally:
+        stopped.cancel()
     failures = [link.failure for link in links if link.failure]
     if failures:
         raise LinkError(f"{len(failures)} connection(s) refused, first: {failures[0]}")

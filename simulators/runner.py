@@ -128,7 +128,11 @@ async def run_fleet(
         drops = options.realtime and config.connection is ConnectionMode.DEVICE
     tag = uuid.uuid4().hex[:8]
     links = await open_links(
-        engine.links(tag), url=options.mqtt_url, mqtt5=options.mqtt5, window=options.window
+        engine.links(tag),
+        url=options.mqtt_url,
+        mqtt5=options.mqtt5,
+        window=options.window,
+        stop=stop,
     )
     keeper_stop = asyncio.Event()
     keeper = asyncio.create_task(keep_alive(links, keeper_stop))

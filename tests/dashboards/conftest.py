@@ -199,7 +199,7 @@ def _insert_telemetry(conn: psycopg.Connection[Any], s: Seed) -> None:
         cur.execute("UPDATE equipment SET service_status = 'retired' WHERE code = %s", (s.a4,))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def seed(database_url: str) -> Seed:
     site_a, site_b = new_site_code(), new_site_code()
     a1, a2, a3, a4 = (str(make_equipment_code(site_a, n)) for n in (1, 2, 3, 4))
