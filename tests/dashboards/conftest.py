@@ -7,7 +7,7 @@ which no other test writes to, so exact figures can be asserted in the shared se
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,8 @@ class Seed:
     a3: str  # seated push installed a year ago: not yet in the 2019 fleet, never heard from
     a4: str  # rider, retired: left out of every panel
     b1: str  # smart bike, past its service life (2012 + 10), offline (will) for 5 hours
+    # when the seed was written: its "offline for 5 hours" and the like are counted from here
+    seeded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _registry(seed: Seed) -> Registry:
@@ -79,7 +81,7 @@ VALUES (%s, 'fitness/v1/test', %s, %s, %s, NULL, %s, %s)
 
 
 def _insert_telemetry(conn: psycopg.Connection[Any], s: Seed) -> None:
-    now = datetime.now(UTC)
+    now = s.seeded_at
     with conn.cursor() as cur:
         cur.executemany(
             _HOURLY,
