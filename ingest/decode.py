@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from devices.codes import site_of
+from devices.codes import SITE_CODE_LENGTH, site_of
 from devices.protocol import (
     BATCH_ADAPTER,
     ITEM_ADAPTER,
@@ -181,24 +181,23 @@ class Decoder:
         return True
 
     def _decode_batch(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
-        # A gateway flushing its items' sessions sends usage only: that is validated into dicts
-        # and taken without a model per session. Any other batch is told apart item by item.
+        # A gateway flushing its items' sessions sends usage only: that is tried first, validated
+        # into dicts and taken without a model per session (an item valid as usage is usage: it
+        # has started_at). A mixed batch is told apart item by item; a bad one, item by item.
         payload = origin.payload
-        usage_only = payload.count(b'"started_at"') == payload.count(b'"code"')
-        try:
-            if usage_only:
-                sessions = USAGE_BATCH_ADAPTER.validate_json(payload)
-            else:
-                messages: list[Message] = BATCH_ADAPTER.validate_json(payload)
-        except ValidationError:  # a bad batch, or a mixed one after all
-            self._decode_batch_items(origin, site, batch)
-            return
         item_origin = _item_origins(origin)
-        if usage_only:
-            self._take_sessions(sessions, site, origin.arrived, item_origin, batch)
-        else:
+        try:
+            sessions = USAGE_BATCH_ADAPTER.validate_json(payload)
+        except ValidationError:
+            try:
+                messages: list[Message] = BATCH_ADAPTER.validate_json(payload)
+            except ValidationError:
+                self._decode_batch_items(origin, site, batch)
+                return
             for index, one in enumerate(messages):
                 self._accept_batch_item(one, site, item_origin(index), batch)
+        else:
+            self._take_sessions(sessions, site, origin.arrived, item_origin, batch)
         batch.gateway_presence[site] = origin.arrived
 
     def _decode_batch_items(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
@@ -237,19 +236,18 @@ class Decoder:
         skew, delay = SKEW_US, DELAY_US
         has_equipment = self._registry.has_equipment
         rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
-        traffic: dict[int, Traffic] = {}  # one per boot: a gateway's items mostly share theirs
+        seen = Traffic(arrived, -1)
         epoch, microsecond = PG_EPOCH, MICROSECOND
         newest = _NONE_YET
         for i, fields in enumerate(sessions):
             code = fields["code"]
             ts = (fields["ts"] - epoch) // microsecond  # pg_micros, inlined
             started = (fields["started_at"] - epoch) // microsecond
-            if (  # time_refusal's checks, then the site's and the registry's
+            if (  # time_refusal's checks, then the site's (site_of, inlined) and the registry's
                 ts > latest
                 or started > latest
-                or started > ts + skew
-                or ts - started > delay
-                or site_of(code) != site
+                or not -skew <= ts - started <= delay
+                or code[:SITE_CODE_LENGTH] != site
                 or not has_equipment(code)
             ):
                 self._accept_batch_item(
@@ -277,9 +275,8 @@ class Decoder:
                 )
             )
             hours.append(started // HOUR_US + PG_EPOCH_HOUR)  # epoch_hour, inlined
-            seen = traffic.get(boot)
-            if seen is None:
-                seen = traffic[boot] = Traffic(arrived, boot)
+            if boot != seen.boot:  # a gateway's items mostly share one boot: one Traffic for them
+                seen = Traffic(arrived, boot)
             presence[code] = seen
             if ts > newest:  # noqa: PLR1730 (max() would cost a call per session)
                 newest = ts
