@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from pydantic import AwareDatetime, TypeAdapter
 
+from devices.codes import make_equipment_code
+from ingest.decode import Decoder
 from ingest.decoded import epoch_hour, from_pg_micros, pg_micros
 
 DEVICE_TIME = TypeAdapter(AwareDatetime)  # as ingest reads them: from JSON, in the sender's zone
@@ -30,3 +32,49 @@ def test_device_times_become_exact_microseconds_and_utc_hours_whatever_their_off
         hours_since_1970 = (moment.toordinal() - date(1970, 1, 1).toordinal()) * 24 + moment.hour
         assert epoch_hour(micros) == hours_since_1970, sent.isoformat()
         assert from_pg_micros(micros) == moment
+
+
+class _EveryCode:
+    def has_equipment(self, code: str) -> bool:
+        return True
+
+    def has_site(self, site: str) -> bool:
+        return True
+
+
+def test_a_batch_whose_times_change_offset_item_by_item_keeps_every_time_exact() -> None:
+    """The batch path takes the epoch in each offset's own zone (to skip asking for offsets):
+    times of many offsets, in any order, ts and started_at apart, stay exact."""
+    site = "320705-0042"
+    arrival = datetime.now(UTC)
+    offsets = [8 * 60, 0, -(3 * 60 + 30), 14 * 60, 8 * 60, 5 * 60 + 30, 0, -12 * 60]
+    sent = []
+    for n, minutes in enumerate(offsets):
+        zone = timezone(timedelta(minutes=minutes))
+        other = timezone(timedelta(minutes=offsets[(n + 3) % len(offsets)]))
+        ts = (arrival - timedelta(seconds=n * 37, microseconds=n * 1_001)).astimezone(zone)
+        started = (ts - timedelta(seconds=90, microseconds=7)).astimezone(other if n % 2 else zone)
+        code = str(make_equipment_code(site, n + 1))
+        sent.append((code, ts, started))
+    payload = json.dumps(
+        [
+            {
+                "v": 1,
+                "code": code,
+                "boot": 1,
+                "seq": n,
+                "ts": ts.isoformat(),
+                "started_at": started.isoformat(),
+                "duration_s": 60.0,
+                "reps": 5,
+            }
+            for n, (code, ts, started) in enumerate(sent)
+        ]
+    ).encode()
+    batch = Decoder("fitness/v1", _EveryCode()).decode(
+        [f"fitness/v1/{site}/batch"], [payload], [arrival.timestamp()]
+    )
+    assert batch.dead == []
+    assert [(r.code, r.ts, r.started_at) for r in batch.usage] == [
+        (code, pg_micros(ts), pg_micros(started)) for code, ts, started in sent
+    ]
