@@ -193,6 +193,38 @@ def check_unused(
     return len(unused)
 
 
+_BACK_ONLINE = """
+UPDATE alerts a SET clearing_since = %(now)s
+WHERE a.status <> 'closed' AND a.clearing_since IS NULL AND (
+    (a.rule = 'device_offline' AND EXISTS (
+        SELECT 1 FROM device_state d
+        WHERE d.code = a.subject AND d.online AND d.online_changed_at >= a.raised_at))
+    OR (a.rule = 'gateway_offline' AND EXISTS (
+        SELECT 1 FROM gateway_state g
+        WHERE g.site_code = a.subject AND g.online AND g.online_changed_at >= a.raised_at)))
+RETURNING a.id
+"""
+
+
+def clear_back_online(
+    conn: psycopg.Connection[Any], now: datetime, settings: MaintenanceSettings
+) -> int:
+    """A device or gateway heard again since its offline alert starts that alert's clear.
+    (Ingest tells only of going offline: a device's traffic is not an event for the inbox.)"""
+    cleared = conn.execute(_BACK_ONLINE, {"now": now}).fetchall()
+    for (alert_id,) in cleared:
+        record(
+            conn,
+            now,
+            Actor.rule("back_online"),
+            "alert",
+            alert_id,
+            "cleared",
+            detail="heard from again",
+        )
+    return len(cleared)
+
+
 @dataclass(frozen=True, slots=True)
 class _Due:
     id: int

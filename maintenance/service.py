@@ -22,6 +22,7 @@ from maintenance.rules import (
     check_inspections,
     check_service_life,
     check_unused,
+    clear_back_online,
     close_used_after_repair,
 )
 from maintenance.settings import MaintenanceSettings
@@ -45,6 +46,7 @@ SLOW_TICK_S = 0.5
 Job = Callable[[psycopg.Connection[Any], datetime, MaintenanceSettings], object]
 # The ticker's rules, in the order they run each tick.
 TICK_JOBS: tuple[Job, ...] = (
+    clear_back_online,
     settle_clears,
     close_used_after_repair,
     check_deadlines,

@@ -218,26 +218,26 @@ END $$;
 CREATE TRIGGER maintenance_inbox_fault AFTER INSERT ON fault_events
     FOR EACH ROW EXECUTE FUNCTION maintenance_inbox_fault();
 
+-- Only going offline is an event: a device or gateway heard again is found by the ticker
+-- (maintenance/rules.py), so that the first traffic of every device costs ingest nothing here.
 CREATE FUNCTION maintenance_inbox_presence() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO maintenance_inbox (kind, subject, boot, at, state, detail)
-    VALUES ('presence', NEW.code, NEW.boot, NEW.at,
-            CASE WHEN NEW.online THEN 'online' ELSE 'offline' END, NEW.reason);
+    VALUES ('presence', NEW.code, NEW.boot, NEW.at, 'offline', NEW.reason);
     PERFORM pg_notify('fitmon_maintenance', '');
     RETURN NULL;
 END $$;
 CREATE TRIGGER maintenance_inbox_presence AFTER INSERT ON device_presence
-    FOR EACH ROW EXECUTE FUNCTION maintenance_inbox_presence();
+    FOR EACH ROW WHEN (NOT NEW.online) EXECUTE FUNCTION maintenance_inbox_presence();
 
 CREATE FUNCTION maintenance_inbox_gateway() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' OR OLD.online IS DISTINCT FROM NEW.online THEN
-        INSERT INTO maintenance_inbox (kind, subject, boot, at, state)
-        VALUES ('gateway', NEW.site_code, NEW.boot, NEW.online_changed_at,
-                CASE WHEN NEW.online THEN 'online' ELSE 'offline' END);
-        PERFORM pg_notify('fitmon_maintenance', '');
-    END IF;
+    INSERT INTO maintenance_inbox (kind, subject, boot, at, state)
+    VALUES ('gateway', NEW.site_code, NEW.boot, NEW.online_changed_at, 'offline');
+    PERFORM pg_notify('fitmon_maintenance', '');
     RETURN NULL;
 END $$;
-CREATE TRIGGER maintenance_inbox_gateway AFTER INSERT OR UPDATE OF online ON gateway_state
-    FOR EACH ROW EXECUTE FUNCTION maintenance_inbox_gateway();
+CREATE TRIGGER maintenance_inbox_gateway_new AFTER INSERT ON gateway_state
+    FOR EACH ROW WHEN (NOT NEW.online) EXECUTE FUNCTION maintenance_inbox_gateway();
+CREATE TRIGGER maintenance_inbox_gateway_gone AFTER UPDATE OF online ON gateway_state
+    FOR EACH ROW WHEN (OLD.online AND NOT NEW.online) EXECUTE FUNCTION maintenance_inbox_gateway();

@@ -9,8 +9,15 @@ from typing import Any
 import psycopg
 import pytest
 
+from maintenance.alerts import settle_clears
 from maintenance.inbox import take_inbox
-from maintenance.rules import check_deadlines, check_inspections, check_service_life, check_unused
+from maintenance.rules import (
+    check_deadlines,
+    check_inspections,
+    check_service_life,
+    check_unused,
+    clear_back_online,
+)
 from tests.maintenance.support import make_world, one, rows, settings, write_fault
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -157,3 +164,40 @@ def test_an_online_item_unused_far_longer_than_its_history_makes_likely_gets_an_
     assert (
         one(conn, "SELECT clearing_since IS NOT NULL FROM alerts WHERE subject = %s", busy) is True
     )
+
+
+def test_a_device_offline_gets_an_alert_and_heard_again_its_clear_starts(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    world = make_world(database_url, conn)
+    code = world.codes[0]
+    gone = T0 - timedelta(minutes=20)
+    conn.execute(
+        "INSERT INTO device_state (code, boot, online, online_changed_at, offline_reason) "
+        "VALUES (%s, 1, false, %s, 'will')",
+        (code, gone),
+    )
+    conn.execute(  # as ingest writes a will: its trigger tells the maintenance inbox
+        "INSERT INTO device_presence (code, at, online, reason, boot) VALUES (%s, %s, false, "
+        "'will', 1)",
+        (code, gone),
+    )
+    conn.commit()
+    take_inbox(conn, T0, SETTINGS)
+    conn.commit()
+    assert rows(
+        conn, "SELECT rule, severity, status, clearing_since FROM alerts WHERE subject = %s", code
+    ) == [("device_offline", "minor", "open", None)]
+    assert clear_back_online(conn, T0, SETTINGS) == 0
+    back = T0 + timedelta(minutes=5)
+    conn.execute(
+        "UPDATE device_state SET online = true, online_changed_at = %s WHERE code = %s",
+        (back, code),
+    )
+    conn.commit()
+    assert clear_back_online(conn, back, SETTINGS) == 1
+    settle_clears(conn, back + timedelta(seconds=SETTINGS.clear_settle_s), SETTINGS)
+    conn.commit()
+    assert rows(conn, "SELECT status, close_reason FROM alerts WHERE subject = %s", code) == [
+        ("closed", "cleared")
+    ]
