@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.database import DbConnection
 from api.problems import Problem
@@ -88,7 +89,20 @@ def presented_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def current_principal(request: Request, conn: DbConnection) -> Principal | None:
+# Declared so that the OpenAPI document names both ways in (its securitySchemes); the token
+# itself is read by presented_token.
+_BEARER = HTTPBearer(
+    auto_error=False, description="a session from POST /api/v1/session, or an API token"
+)
+_COOKIE = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="the pages' session")
+
+
+def current_principal(
+    request: Request,
+    conn: DbConnection,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    _cookie: Annotated[str | None, Depends(_COOKIE)],
+) -> Principal | None:
     """The caller, or None when no credential came; a credential that is unknown, expired or
     revoked is a 401."""
     token = presented_token(request)
