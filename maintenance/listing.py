@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from maintenance.tickets import Ticket
+
 OPEN_TICKET_STATES = ("open", "assigned", "in_progress", "on_hold", "reopened")
 
 
@@ -100,22 +102,9 @@ def get_alert(
 
 
 @dataclass(frozen=True, slots=True)
-class TicketRow:
-    id: int
-    code: str
-    site_code: str
-    crew_id: int | None
-    assignee_id: int | None
-    status: str
-    severity: str
-    title: str
-    hold_reason: str | None
-    takes_out_of_service: bool
-    opened_at: datetime
-    due_at: datetime
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    last_activity_at: datetime
+class TicketRow(Ticket):
+    """A ticket as listed: with whether it is past its deadline."""
+
     overdue: bool
 
 
