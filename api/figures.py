@@ -3,6 +3,7 @@ sees only their districts. Points in time default to now, periods to the 30 days
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Generic, TypeVar
 
@@ -124,6 +125,12 @@ class PeriodOut(BaseModel, Generic[RowT]):
     rows: list[RowT]
 
 
+def _in_period(model: type[RowT], period: Period, rows: Iterable[object]) -> PeriodOut[RowT]:
+    """A period's figures as the API shows them."""
+    shown = [model.model_validate(row) for row in rows]
+    return PeriodOut[model](start=period.start, end=period.end, rows=shown)  # type: ignore[valid-type]
+
+
 class OpenTicketsOut(BaseModel):
     now: datetime
     rows: list[OpenTicketsRow]  # the total first
@@ -156,11 +163,7 @@ def read_repair_times(
     """Mean time to repair over the tickets closed in the period, per district."""
     period = _period(start, end)
     rows = repair_times(conn, period, _scope(principal, district, site))
-    return PeriodOut[RepairTimesRow](
-        start=period.start,
-        end=period.end,
-        rows=[RepairTimesRow.model_validate(r) for r in rows],
-    )
+    return _in_period(RepairTimesRow, period, rows)
 
 
 @router.get("/mtbf/items", openapi_extra=MANAGERS.openapi_extra)
@@ -176,9 +179,7 @@ def read_mtbf_per_item(
     """The items that failed in the period, most failures first."""
     period = _period(start, end)
     rows = mtbf_per_item(conn, period, _scope(principal, district, site), limit=limit)
-    return PeriodOut[ItemMtbfRow](
-        start=period.start, end=period.end, rows=[ItemMtbfRow.model_validate(r) for r in rows]
-    )
+    return _in_period(ItemMtbfRow, period, rows)
 
 
 @router.get("/mtbf/kinds", openapi_extra=MANAGERS.openapi_extra)
@@ -193,9 +194,7 @@ def read_mtbf_per_kind(
     """Mean time between failures per equipment type; the total first."""
     period = _period(start, end)
     rows = mtbf_per_kind(conn, period, _scope(principal, district, site))
-    return PeriodOut[KindMtbfRow](
-        start=period.start, end=period.end, rows=[KindMtbfRow.model_validate(r) for r in rows]
-    )
+    return _in_period(KindMtbfRow, period, rows)
 
 
 @router.get("/on-time", openapi_extra=MANAGERS.openapi_extra)
@@ -210,9 +209,7 @@ def read_closed_on_time(
     """The share of tickets closed within their deadline, per month and crew; the total first."""
     period = _period(start, end)
     rows = closed_on_time(conn, period, _scope(principal, district, site))
-    return PeriodOut[OnTimeRow](
-        start=period.start, end=period.end, rows=[OnTimeRow.model_validate(r) for r in rows]
-    )
+    return _in_period(OnTimeRow, period, rows)
 
 
 @router.get("/open-tickets", openapi_extra=MANAGERS.openapi_extra)
