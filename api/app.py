@@ -12,15 +12,23 @@ from api.alerts import router as alerts_router
 from api.auth import PUBLIC
 from api.crews import router as crews_router
 from api.database import DbConnection, open_pool
+from api.deliveries import router as deliveries_router
 from api.equipment import router as equipment_router
+from api.equipment_state import router as equipment_state_router
 from api.figures import router as figures_router
 from api.inspections import router as inspections_router
+from api.notification_settings import router as notification_settings_router
+from api.pages import install_pages
 from api.people import router as people_router
 from api.problems import install_problem_handlers
+from api.registry import router as registry_router
 from api.reports import router as reports_router
 from api.session import router as session_router
 from api.settings import ApiSettings
+from api.sites import router as sites_router
+from api.tags import router as tags_router
 from api.tickets import router as tickets_router
+from api.usage import router as usage_router
 from api.windows import router as windows_router
 
 
@@ -38,6 +46,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="fitmon", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_problem_handlers(app)
+    install_pages(app)
+    # Before /equipment/{code}, which would otherwise take /equipment/state as a code.
+    app.include_router(equipment_state_router)
     app.include_router(equipment_router)
     app.include_router(figures_router)
     for router in (
@@ -49,6 +60,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         inspections_router,
         windows_router,
         reports_router,
+        sites_router,
+        registry_router,
+        tags_router,
+        usage_router,
+        notification_settings_router,
+        deliveries_router,
     ):
         app.include_router(router)
 

@@ -39,6 +39,8 @@ import structlog
 
 from benchmarks.bare_subscriber import Mqtt
 from benchmarks.ingest import REPO_ROOT, IngestProcess, bench_database, machine_context
+from benchmarks.notify_latency import TARGET_P99_S as NOTIFY_TARGET_P99_S
+from benchmarks.notify_latency import NotifyLeg
 from benchmarks.workload import build_registry
 from cli.services import LocalBroker
 from db.registry_writes import upsert_registry
@@ -247,6 +249,7 @@ class Result:
     taken: list[float]  # publish -> the service's take (audit_trail.at), seconds
     missing: int
     poll_s: float
+    notified: list[float]  # publish -> the signed webhook received, seconds
 
 
 def measure(bench: Bench, args: argparse.Namespace) -> Result:
@@ -259,6 +262,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> Result:
     print(f"  stored {baseline[0]:,.0f}/s of {baseline[1]:,.0f}/s published", flush=True)
     env = {**bench.env(), "FITMON_LOG_FORMAT": "json"}
     service = MaintenanceProcess(env, bench.workdir / "maintenance.log")
+    notify = NotifyLeg.start(bench.db_url, bench.workdir)
     try:
         wait_inbox_empty(bench.db_url, 120)
         step = len(bench.codes) // args.faults
@@ -285,7 +289,9 @@ def measure(bench: Bench, args: argparse.Namespace) -> Result:
         finally:
             stop.set()
             watcher.join()
+        notified = notify.latencies(published, fault_codes)
     finally:
+        notify.stop()
         service.stop()
     with psycopg.connect(bench.db_url, autocommit=True) as conn:
         taken_at = {code: float(at) for code, at in conn.execute(TAKEN)}
@@ -293,7 +299,8 @@ def measure(bench: Bench, args: argparse.Namespace) -> Result:
     taken = [taken_at[c] - published[c] for c in fault_codes if c in taken_at]
     gaps = [b - a for a, b in itertools.pairwise(polls)]
     poll_s = statistics.mean(gaps) if gaps else float("nan")
-    return Result(baseline, loaded, latencies, taken, len(fault_codes) - len(latencies), poll_s)
+    missing = len(fault_codes) - len(latencies)
+    return Result(baseline, loaded, latencies, taken, missing, poll_s, notified)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -314,6 +321,7 @@ def print_report(context: list[str], args: argparse.Namespace, result: Result) -
     for label, values in (
         (f"seen committed (poll every {result.poll_s * 1000:.1f} ms)", result.latencies),
         ("taken by the service (audit_trail.at)", result.taken),
+        ("signed webhook received (fitmon notify)", result.notified),
     ):
         if values:
             figures = "".join(f"{percentile(values, p) * 1000:>6.0f}ms" for p in (50, 99, 100))
@@ -326,8 +334,14 @@ def print_report(context: list[str], args: argparse.Namespace, result: Result) -
     print(f"  {'baseline: ingest only, no faults':<44}{base_stored:>10,.0f}{base_sent:>11,.0f}")
     print(f"  {'with maintenance and faults':<44}{stored:>10,.0f}{sent:>11,.0f}")
     p99 = percentile(result.latencies, 99) if result.latencies else float("inf")
+    notified = len(result.notified) == len(result.latencies) + result.missing
+    n99 = percentile(result.notified, 99) if result.notified else float("inf")
     verdicts = [
         (f"p99 < {TARGET_P99_S * 1000:.0f} ms", p99 < TARGET_P99_S and not result.missing),
+        (
+            f"webhook p99 < {NOTIFY_TARGET_P99_S * 1000:.0f} ms",
+            n99 < NOTIFY_TARGET_P99_S and notified,
+        ),
         (
             f"background stored >= {TARGET_BACKGROUND_RATIO:.0%} of baseline ({ratio:.1%})",
             ratio >= TARGET_BACKGROUND_RATIO,

@@ -25,6 +25,8 @@ import click
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.demo_notify import notify_banner, notify_env
+from cli.demo_pages import pages_banner, prepare_demo_crew
 from cli.services import LocalBroker
 from cli.settings import DemoSettings, settings_from
 from db.embedded import EmbeddedPostgres, free_port
@@ -245,6 +247,7 @@ def _run(
     )
     sites, items = import_registry(database_url, parse_registry_csv(city.read_text("utf-8")))
     say(f"registry   {sites} sites, {items} items imported from {city}")
+    crew = prepare_demo_crew(database_url)  # before the maintenance service routes tickets
 
     metrics_port, api_port = free_port(), free_port()
     env = {
@@ -257,6 +260,7 @@ def _run(
     }
     chain.spawn("ingest", [*_FITMON, "ingest"], env)
     chain.spawn("maintenance", [*_FITMON, "maintenance"], env)
+    chain.spawn("notify", [*_FITMON, "notify"], notify_env(env, broker_url))
     chain.spawn("api", [*_FITMON, "api", "--host", "127.0.0.1", "--port", str(api_port)], env)
     _wait_for_ingest(chain, metrics_port)
     # Accelerated replay of the last `days` days, so the store fills with a believable history.
@@ -295,6 +299,8 @@ where to look
   alerts     {api}/alerts
   tickets    {api}/tickets
   figures    {api}/figures/good-order  (also repair-times, mtbf/kinds, on-time, open-tickets)
+{pages_banner(f"http://127.0.0.1:{api_port}", first_code, crew)}
+{notify_banner(broker_url, api)}
   token      these need a credential; the demo's admin holds this one:
              curl -H 'Authorization: Bearer {token}' {api}/alerts
   logs       {workdir}/ingest.log  {workdir}/maintenance.log  {workdir}/simulator.log

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
+from cli.broker_auth import broker_auth
 from cli.demo import demo
 from cli.people import people
+from cli.registry import registry
 from cli.settings import given, settings_from
 from cli.verify import verify
 from db.migrate import MigrationError, migrate
-from db.registry_writes import import_registry
 from db.settings import DatabaseSettings
-from devices.registry_rows import RegistryImportError, parse_registry_csv
 from runtime.logs import configure_logging
 from simulators.cli import simulate
 
@@ -47,27 +46,6 @@ def migrate_command(database_url: str | None) -> None:
     click.echo(f"{len(applied)} migration(s) applied")
 
 
-@fitmon.group()
-def registry() -> None:
-    """The registry of sites (一站一码) and equipment (一物一码)."""
-
-
-@registry.command("import")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@DATABASE_URL
-def registry_import(csv_file: Path, database_url: str | None) -> None:
-    """Import sites and items from a CSV file: all rows or none, every bad cell reported."""
-    try:
-        parsed = parse_registry_csv(csv_file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{csv_file} is not UTF-8: {exc}") from None
-    except RegistryImportError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    sites, items = import_registry(_database_url(database_url), parsed)
-    click.echo(f"imported {sites} site(s) and {items} item(s) from {csv_file}")
-
-
 @fitmon.command("ingest")
 @DATABASE_URL
 @click.option("--mqtt-url", help="the broker (default: $FITMON_MQTT_URL)")
@@ -90,6 +68,15 @@ def maintenance_command(database_url: str | None) -> None:
     maintenance_main(given(database_url=database_url))
 
 
+@fitmon.command("notify")
+@DATABASE_URL
+def notify_command(database_url: str | None) -> None:
+    """Run the notify process: deliver alerts and notices to the crews (settings from FITMON_*)."""
+    from notifications.main import main as notify_main  # noqa: PLC0415 - only when used
+
+    notify_main(given(database_url=database_url))
+
+
 @fitmon.command("api")
 @DATABASE_URL
 @click.option("--host", help="default: $FITMON_API_HOST, else 127.0.0.1")
@@ -104,8 +91,10 @@ def api_command(database_url: str | None, host: str | None, port: int | None) ->
     os.execv(sys.executable, [sys.executable, "-m", "api"])  # noqa: S606 - no shell: an argv
 
 
+fitmon.add_command(broker_auth)
 fitmon.add_command(demo)
 fitmon.add_command(people)
+fitmon.add_command(registry)
 fitmon.add_command(simulate)
 fitmon.add_command(verify)
 

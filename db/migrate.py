@@ -20,6 +20,10 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _NAME_RE = re.compile(r"(\d{4})_([a-z0-9_]+?)(\.timescale)?\.sql")
+# A line that splits a migration into query messages sent one after the other, in its one
+# transaction: some servers (PGlite, which runs the TimescaleDB tests) drop a connection on a
+# message over 64 KiB, so a migration carrying data sends it in parts.
+BATCH_BREAK = "\n-- migrate: next batch\n"
 _LOCK_KEY = 0x666974_6D6F6E  # "fitmon": one migrating process at a time
 
 _CREATE_TABLE = """
@@ -126,7 +130,8 @@ def _apply_pending(conn: psycopg.Connection[Any], *, has_timescale: bool) -> lis
         if migration.timescale_only and not has_timescale:
             continue
         with conn.transaction():
-            conn.execute(migration.sql.encode())
+            for batch in migration.sql.split(BATCH_BREAK):
+                conn.execute(batch.encode())
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),

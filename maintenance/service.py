@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from maintenance.alerts import settle_clears
 from maintenance.inbox import lock, take_inbox
+from maintenance.report_phones import erase_report_phones
 from maintenance.rules import (
     check_deadlines,
     check_inspections,
@@ -53,6 +54,7 @@ TICK_JOBS: tuple[Job, ...] = (
     check_service_life,
     check_inspections,
     check_unused,
+    erase_report_phones,
 )
 
 

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from cli.main import fitmon
 from devices.codes import make_equipment_code
+from tests.db.registry_support import register_division
 from tests.support import new_site_code, scalar
 
 HEADER = "site_code,site_name,equipment_code,kind,installed_on,service_life_years\n"
@@ -23,6 +24,7 @@ def test_import_writes_sites_and_items_and_reimport_updates(
     database_url: str, tmp_path: Path
 ) -> None:
     site = new_site_code()
+    register_division(database_url, site)
     a, b = (str(make_equipment_code(site, n)) for n in (1, 2))
     path = write(
         tmp_path,
@@ -49,6 +51,7 @@ def test_a_file_with_bad_rows_writes_nothing_and_reports_each_by_line_and_column
     database_url: str, tmp_path: Path
 ) -> None:
     site = new_site_code()
+    register_division(database_url, site)
     good = str(make_equipment_code(site, 1))
     bad_check = str(make_equipment_code(site, 2))[:-1] + "Z"
     path = write(

@@ -41,16 +41,87 @@ def binds(service: str) -> dict[str, str]:
     return found
 
 
-def test_the_stack_has_its_services_and_images() -> None:
-    assert set(SERVICES) >= {"timescaledb", "mosquitto", "migrate", "ingest", "grafana"}
-    assert SERVICES["timescaledb"]["image"] == "timescale/timescaledb:latest-pg16"
-    assert SERVICES["mosquitto"]["image"] == "eclipse-mosquitto:2"
-    assert SERVICES["grafana"]["image"].startswith("grafana/grafana-oss:")
+def test_the_stack_has_its_services_and_pinned_images() -> None:
+    assert set(SERVICES) >= {
+        *("timescaledb", "mosquitto", "broker-auth", "migrate", "ingest", "maintenance", "api"),
+        *("notify", "grafana", "simulator"),
+    }
+    assert SERVICES["timescaledb"]["image"] == "timescale/timescaledb:2.17.2-pg16"
+    assert SERVICES["mosquitto"]["image"] == "eclipse-mosquitto:2.0.20"
+    assert SERVICES["grafana"]["image"] == "grafana/grafana-oss:11.4.0"
+    for name, service in SERVICES.items():
+        image = service["image"]
+        if "build" in service:
+            assert service["build"] == {"context": ".", "dockerfile": "Dockerfile"}, name
+            assert image == "fitmon:${FITMON_VERSION:-dev}", name
+        else:  # a version to the patch level: the same stack on every machine
+            assert re.fullmatch(r"[a-z/-]+:[0-9]+\.[0-9]+\.[0-9]+(-pg[0-9]+)?", image), image
     assert SERVICES["simulator"]["profiles"] == ["demo"]
-    for name in ("migrate", "ingest", "simulator"):
-        assert SERVICES[name]["build"] == {"context": ".", "dockerfile": "Dockerfile"}
     assert SERVICES["migrate"]["command"] == ["migrate"]
     assert SERVICES["ingest"]["command"] == ["ingest"]
+    assert SERVICES["maintenance"]["command"] == ["maintenance"]
+    assert SERVICES["api"]["command"] == ["api"]
+    assert SERVICES["notify"]["command"] == ["notify"]
+
+
+def test_every_long_running_service_has_a_health_check_and_restarts() -> None:
+    one_shot = {"migrate", "broker-auth", "simulator"}
+    for name, service in SERVICES.items():
+        if name in one_shot:
+            assert service["restart"] == "no", name
+            continue
+        assert service["restart"] == "unless-stopped", name
+        test = service["healthcheck"]["test"]
+        assert test[0] in {"CMD", "CMD-SHELL"}, name
+        assert len(test) > 1, name
+    assert environment("api")["FITMON_API_HOST"] == "0.0.0.0"
+    assert "127.0.0.1:8000/healthz" in SERVICES["api"]["healthcheck"]["test"][-1]
+    assert SERVICES["ingest"]["depends_on"]["mosquitto"] == {"condition": "service_healthy"}
+
+
+def test_the_broker_reads_the_password_file_and_acl_that_broker_auth_writes() -> None:
+    command = SERVICES["broker-auth"]["command"]
+    assert command[0] == "broker-auth"
+    written = {
+        command[command.index("--password-file") + 1],
+        command[command.index("--acl-file") + 1],
+    }
+    conf = (ROOT / "deploy" / "mosquitto.conf").read_text(encoding="utf-8")
+    settings = [line.split(None, 1) for line in conf.splitlines() if line and line[0] != "#"]
+    read = {value for key, value in settings if key in {"password_file", "acl_file"}}
+    assert read == written
+    [auth_volume] = [
+        v for v in SERVICES["broker-auth"]["volumes"] if v.startswith("mosquitto-auth:")
+    ]
+    mount = auth_volume.split(":")[1]
+    assert all(path.startswith(mount + "/") for path in written)
+    assert f"mosquitto-auth:{mount}:ro" in SERVICES["mosquitto"]["volumes"]
+    assert SERVICES["mosquitto"]["depends_on"]["broker-auth"] == {
+        "condition": "service_completed_successfully"
+    }
+    assert ["allow_anonymous", "false"] in settings
+    assert ["persistence", "true"] in settings
+    queued = dict(settings)
+    assert int(queued["max_queued_messages"]) >= 1_000_000  # the default 1000 drops QoS 1
+    assert int(queued["max_queued_bytes"]) >= 1_000_000_000
+    ingest = environment("ingest")
+    assert ingest["FITMON_MQTT_USERNAME"] == environment("broker-auth")["FITMON_MQTT_USERNAME"]
+    assert ingest["FITMON_MQTT_PASSWORD"] == environment("broker-auth")["FITMON_MQTT_PASSWORD"]
+
+
+def test_env_example_sets_every_secret_the_compose_file_defaults() -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    secrets = {
+        m[0] for m in _COMPOSE_VAR.findall(text) if m[0].endswith(("PASSWORD", "SECRET", "KEY"))
+    }
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert secrets == {k for k in example if k.endswith(("PASSWORD", "SECRET", "KEY"))}
+    assert all(example[name] for name in secrets)
+    assert example["FITMON_ENV"] == "prod"
 
 
 def test_every_bind_mount_comes_from_the_repository() -> None:
@@ -65,6 +136,8 @@ def test_every_bind_mount_comes_from_the_repository() -> None:
 def test_ingest_reaches_the_database_and_broker_and_serves_metrics() -> None:
     env = environment("ingest")
     assert env["FITMON_DATABASE_URL"].endswith("@timescaledb:5432/fitmon")
+    for name in ("maintenance", "api", "notify", "broker-auth", "simulator"):
+        assert environment(name)["FITMON_DATABASE_URL"] == env["FITMON_DATABASE_URL"], name
     assert env["FITMON_DATABASE_URL"] == environment("migrate")["FITMON_DATABASE_URL"]
     assert env["FITMON_MQTT_URL"] == "mqtt://mosquitto:1883"
     assert (env["FITMON_METRICS_HOST"], env["FITMON_METRICS_PORT"]) == ("0.0.0.0", "9108")

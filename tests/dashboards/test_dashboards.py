@@ -15,7 +15,8 @@ from psycopg.rows import dict_row
 
 from dashboards.payloads import DASHBOARDS_DIR, DATASOURCE_FILE, load_dashboards
 from tests.dashboards.conftest import DAY_1, DAY_2, WINDOW_FROM, WINDOW_TO, Seed, at
-from tests.dashboards.grafana_sql import ALL, dashboard_variables, render
+from tests.dashboards.grafana_schema import schema_problems
+from tests.dashboards.grafana_sql import ALL, dashboard_variables, render, replace_variables
 
 BOARDS = {board["uid"]: board for board in load_dashboards()}
 PANELS = [(uid, panel) for uid, board in BOARDS.items() for panel in board["panels"]]
@@ -43,6 +44,54 @@ COLUMNS = {
     ],
     "Equipment past its safe service life": [
         *("item", "site", "kind", "model", "installed_on", "service_life_years", "end_of_life"),
+        "service_status",
+    ],
+    # fitmon-bureau
+    "Items": ["items"],
+    "Share in good order (完好率)": ["good_order"],
+    "Share online": ["online"],
+    "Open and overdue tickets": ["open_tickets", "overdue_tickets"],
+    "Sessions today against the same weekday last week": [
+        *("sessions_today", "same_weekday_last_week", "change"),
+    ],
+    "Sites by worst status": [
+        *("site", "name", "latitude", "longitude", "items", "status_rank", "worst_status"),
+    ],
+    "Share in good order by district": ["district", "name", "items", "good", "share"],
+    # fitmon-usage
+    "Sessions by weekday and local hour of day": ["weekday", *(f"{h:02d}" for h in range(24))],
+    "Sessions by district and per 1,000 residents": [
+        *("district", "name", "sessions", "population", "sessions_per_1000_residents"),
+    ],
+    "Sessions by equipment type": ["kind", "sessions", "sessions_per_item"],
+    "Sessions by site (local days)": ["site", "sessions"],
+    "Share of opening hours in use per day": ["time", "utilisation"],
+    "Most used items": ["item", "site", "kind", "sessions", "reps", "hours_in_use"],
+    "Least used items": ["item", "site", "kind", "sessions"],
+    "Energy generated per day": ["time", "energy_wh"],
+    # fitmon-maintenance
+    "Open tickets by age and crew": [
+        *("crew", "tickets", "under_1d", "from_1d_to_3d", "from_3d_to_7d", "over_7d", "overdue"),
+    ],
+    "Overdue tickets": [
+        *("ticket", "item", "site", "crew", "severity", "status", "opened_at", "due_at"),
+        "overdue_for_s",
+    ],
+    "Mean time to repair": ["closed", "mean_hours_to_resolve", "mean_hours_to_close"],
+    "Mean time between failures": ["failures", "mtbf_hours"],
+    "Repaired within deadline by month and crew": ["month", "crew", "closed", "on_time", "share"],
+    "Faults by type and site": ["fault", "site", "alerts", "critical"],
+    "Items with repeated faults": [
+        *("item", "site", "kind", "failures", "fault_codes", "last_raised"),
+    ],
+    "Citizens' reports": ["category", "reports", "hazards", "items"],
+    # fitmon-lifecycle
+    "Items past or near their safe service life": ["past", "within_90_days"],
+    "Age profile of the fleet": ["age_years", "items"],
+    "Installs by year": ["year", "items"],
+    "Replacement due per district and year": ["district", "name", "year", "items"],
+    "Items past or near their safe service life, one by one": [
+        *("item", "site", "kind", "maker", "model", "installed_on", "end_of_life", "days_left"),
         "service_status",
     ],
 }
@@ -100,8 +149,8 @@ def test_dashboard_files_are_valid_json_named_by_uid() -> None:
         assert board["title"].startswith("fitmon")
 
 
-def test_there_are_between_8_and_14_panels_and_each_has_a_unique_id() -> None:
-    assert 8 <= len(PANELS) <= 14
+def test_every_panel_has_a_unique_id_and_its_columns_are_reviewed() -> None:
+    assert len(BOARDS) == 6
     for uid, board in BOARDS.items():
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids)), f"{uid}: duplicate panel ids {ids}"
@@ -154,9 +203,13 @@ def test_every_panel_query_runs_and_returns_its_columns(
 
 
 def test_site_variable_lists_site_names_with_their_codes(database_url: str, seed: Seed) -> None:
-    variable = BOARDS["fitmon-overview"]["templating"]["list"][0]
+    [variable] = [v for v in BOARDS["fitmon-overview"]["templating"]["list"] if v["name"] == "site"]
+    variables = dashboard_variables(BOARDS["fitmon-overview"], {})
+    every_district = replace_variables(variable["query"], variables, {"district": ALL})
+    elsewhere = replace_variables(variable["query"], variables, {"district": ["999999"]})
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        rows = conn.execute(variable["query"]).fetchall()
+        rows = conn.execute(every_district.encode()).fetchall()
+        assert conn.execute(elsewhere.encode()).fetchall() == []
     assert {"__value": seed.site_a, "__text": f"{seed.name_a} · {seed.site_a}"} in rows
 
 
@@ -301,3 +354,22 @@ def test_time_filter_leaves_out_rows_outside_the_range(database_url: str, seed: 
         time_to=later + timedelta(days=1),
     )
     assert [(r["item"], r["reps"]) for r in rows] == [(seed.a1, 1000)]
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS))
+def test_dashboard_validates_against_grafanas_own_schema(uid: str) -> None:
+    assert schema_problems(BOARDS[uid]) == []
+
+
+def test_schema_check_finds_unknown_fields_and_wrong_types() -> None:
+    board = json.loads(json.dumps(BOARDS["fitmon-bureau"]))
+    board["panels"][0]["gridPos"]["w"] = "wide"
+    board["panels"][1]["colour"] = "red"
+    board["panels"][1]["options"]["showThresholdMarkers"] = "yes"
+    board["templating"]["list"][0]["definition"] = "SELECT 1"
+    assert schema_problems(board) == [
+        "/templating/list[0]/definition: not in Grafana's dashboard schema",
+        "/panels[1]/colour: not in Grafana's dashboard schema",
+        "/panels[0]/grid_pos/w: 'wide' is not an integer",
+        "/panels[1]/options/show_threshold_markers: 'yes' is not a bool",
+    ]

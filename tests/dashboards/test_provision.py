@@ -153,7 +153,7 @@ def test_cli_pushes_everything_and_a_second_run_changes_nothing_but_versions(
     assert (grafana.folders, grafana.datasources) == state
     plan = build_plan(environ=DATASOURCE_ENV)
     assert grafana.datasources["fitmon-postgres"] == {**plan.datasources[0], "id": 1}
-    assert sorted(grafana.dashboards) == ["fitmon-operations", "fitmon-overview"]
+    assert sorted(grafana.dashboards) == sorted(b["uid"] for b in load_dashboards())
     for payload in plan.dashboards:
         saved = grafana.dashboards[payload["dashboard"]["uid"]]
         assert saved["dashboard"] == payload["dashboard"]
@@ -168,7 +168,7 @@ def test_cli_signs_in_with_a_user_and_password() -> None:
     finally:
         fake.stop()
     assert code == 0, output
-    assert len(fake.dashboards) == 2
+    assert len(fake.dashboards) == len(load_dashboards())
 
 
 def test_a_datasource_grafana_provisioned_from_files_is_left_alone(grafana: FakeGrafana) -> None:
@@ -202,4 +202,4 @@ def test_dry_run_prints_the_bodies_without_the_password() -> None:
     printed = json.loads(output)
     assert printed["datasources"][0]["secureJsonData"] == {"password": "<set>"}
     assert "s3cret" not in output
-    assert len(printed["dashboards"]) == 2
+    assert len(printed["dashboards"]) == len(load_dashboards())

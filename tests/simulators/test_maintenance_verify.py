@@ -78,6 +78,15 @@ ORDER BY a.id LIMIT 1
 """
 
 
+_FORGET_NOTIFICATIONS = """
+WITH outbox AS (DELETE FROM notification_outbox WHERE alert_id = %(alert)s RETURNING id),
+     deliveries AS (
+         DELETE FROM notification_deliveries WHERE outbox_id IN (SELECT id FROM outbox)
+         RETURNING id)
+DELETE FROM notification_attempts WHERE delivery_id IN (SELECT id FROM deliveries)
+"""
+
+
 def test_faults_become_alerts_tickets_and_items_out_of_service_as_verify_checks(
     broker: LocalBroker,
     database_url: str,
@@ -121,6 +130,8 @@ def test_faults_become_alerts_tickets_and_items_out_of_service_as_verify_checks(
         assert row is not None, "every alert's episode was merged or out of order"
         alert_id, code, fault = row
         conn.execute("UPDATE alerts SET ticket_id = NULL WHERE id = %s", (alert_id,))
+        # What notifications made of it goes with it (no fitmon path deletes an alert).
+        conn.execute(_FORGET_NOTIFICATIONS, {"alert": alert_id})
         conn.execute("DELETE FROM alerts WHERE id = %s", (alert_id,))
     found = verify_ledger(database_url, tmp_path / "ledger", maintenance=True, inbox_timeout_s=5)
     assert ("alerts", f"{code} {fault}") in {(d.check, d.key) for d in found.differences}

@@ -74,7 +74,10 @@ def test_compression_and_retention_policies_are_scheduled(
     assert jobs == [
         ("status_reports", "policy_compression", "7 days", None, True),
         ("status_reports", "policy_retention", None, "400 days", True),
+        ("usage_daily", "policy_compression", "60 days", None, True),
+        ("usage_daily", "policy_refresh_continuous_aggregate", None, None, True),
         ("usage_sessions", "policy_compression", "30 days", None, True),
+        ("usage_sessions", "policy_retention", None, "400 days", True),
     ]
 
 

@@ -1,0 +1,217 @@
+"""The registry in bulk: import of the spreadsheets cities keep (CSV or XLSX, all rows or none,
+every bad cell reported by line and column), export in the same format, and the division list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import MANAGERS, STAFF, Principal, forbidden_unless_seen
+from api.database import DbConnection
+from api.problems import PROBLEM_JSON, Problem, ProblemDetails, problem_responses
+from api.registry_schemas import DISTRICT, SITE_CODE, Limit, Offset
+from db.queries.registry import Division, export_rows, list_divisions
+from db.registry_writes import ImportResult, write_registry
+from devices.registry_files import (
+    MAX_FILE_BYTES,
+    MEDIA_TYPES,
+    FileFormat,
+    parse_registry_file,
+    registry_file,
+)
+from devices.registry_rows import RegistryImportError
+from maintenance.audit import Actor
+
+router = APIRouter(prefix="/api/v1", tags=["registry"])
+Staff = Annotated[Principal, Depends(STAFF)]
+Managers = Annotated[Principal, Depends(MANAGERS)]
+
+
+class CellError(BaseModel):
+    line: int
+    column: str
+    message: str
+
+
+class ImportProblem(ProblemDetails):
+    errors: list[CellError]
+
+
+class ImportOut(BaseModel):
+    sites: int
+    items: int
+    sites_created: int
+    sites_updated: int
+    items_created: int
+    items_updated: int
+    unchanged: int
+    dry_run: bool
+
+
+class DivisionOut(BaseModel):
+    code: str
+    name: str
+    parent: str | None
+    level: str
+    in_force: bool
+    population: int | None
+
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"the file itself, at most {MAX_FILE_BYTES} bytes",
+        "content": {
+            media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+            for media in MEDIA_TYPES.values()
+        },
+    }
+}
+_IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **problem_responses(401, 403, 413, 415),
+    422: {"content": {PROBLEM_JSON: {"schema": ImportProblem.model_json_schema()}}},
+}
+
+
+def _format_of(request: Request) -> FileFormat:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    for name, known in MEDIA_TYPES.items():
+        if media == known.split(";")[0]:
+            return name
+    wanted = " or ".join(m.split(";")[0] for m in MEDIA_TYPES.values())
+    raise Problem(415, "Unsupported file type", f"send the file as {wanted}, not {media!r}")
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused (413) past MAX_FILE_BYTES without reading the rest."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FILE_BYTES:
+        raise Problem(
+            413, "File too large", f"the file is {declared} bytes; at most {MAX_FILE_BYTES}"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise Problem(413, "File too large", f"the file is over {MAX_FILE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _import(
+    conn: psycopg.Connection[Any],
+    data: bytes,
+    file_format: FileFormat,
+    principal: Principal,
+    dry_run: bool,
+) -> tuple[int, int, ImportResult]:
+    registry = parse_registry_file(data, file_format)
+    actor = Actor.person(principal.person_id)
+    with conn.transaction() as tx:
+        result = write_registry(conn, registry, actor, districts=principal.districts)
+        if dry_run:
+            raise psycopg.Rollback(tx)
+    return len(registry.sites), len(registry.equipment), result
+
+
+@router.post(
+    "/registry/import",
+    openapi_extra={**_IMPORT_BODY, **MANAGERS.openapi_extra},
+    responses=_IMPORT_ERRORS,
+)
+async def import_registry_file(
+    request: Request,
+    conn: DbConnection,
+    principal: Managers,
+    dry_run: Annotated[bool, Query(description="check everything, write nothing")] = False,
+) -> Any:
+    """Create or update the sites and items of a CSV or XLSX file (the export's columns): all
+    rows or none. A 422 lists every bad cell by line and column; a column the file leaves out
+    keeps what is stored. A manager imports only sites of their districts."""
+    file_format = _format_of(request)
+    data = await _body(request)
+    try:
+        sites, items, result = await run_in_threadpool(
+            _import, conn, data, file_format, principal, dry_run
+        )
+    except RegistryImportError as exc:
+        body = {
+            "type": "about:blank",
+            "title": "Invalid registry file",
+            "status": 422,
+            "detail": str(exc).splitlines()[0],
+            "instance": request.url.path,
+            "errors": [
+                {"line": e.line, "column": e.column, "message": e.message} for e in exc.errors
+            ],
+        }
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+    return ImportOut(
+        sites=sites,
+        items=items,
+        sites_created=result.sites_created,
+        sites_updated=result.sites_updated,
+        items_created=result.items_created,
+        items_updated=result.items_updated,
+        unchanged=result.unchanged,
+        dry_run=dry_run,
+    )
+
+
+@router.get(
+    "/registry/export",
+    openapi_extra=STAFF.openapi_extra,
+    responses={
+        **problem_responses(401, 403, 422),
+        200: {
+            "content": {
+                m.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                for m in MEDIA_TYPES.values()
+            }
+        },
+    },
+    response_class=Response,
+)
+def export_registry_file(
+    conn: DbConnection,
+    principal: Staff,
+    format: FileFormat = "csv",  # noqa: A002 - the query parameter's name
+    district: Annotated[str | None, Query(pattern=DISTRICT)] = None,
+    site: Annotated[str | None, Query(pattern=SITE_CODE)] = None,
+) -> Response:
+    """The sites and items (not retired) of your districts, as a file that imports back."""
+    for code in (site, district):
+        if code is not None:
+            forbidden_unless_seen(principal, code, f"district {code[:6]}")
+    sites, items = export_rows(conn, districts=principal.districts, district=district, site=site)
+    name = f"fitmon-registry-{datetime.now(UTC):%Y%m%d}.{format}"
+    return Response(
+        registry_file(sites, items, format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/divisions", openapi_extra=STAFF.openapi_extra, responses=problem_responses(401, 422))
+def read_divisions(
+    conn: DbConnection,
+    principal: Staff,
+    parent: Annotated[str | None, Query(pattern=DISTRICT)] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    in_force: Annotated[
+        bool | None, Query(description="false: withdrawn codes; none: both")
+    ] = True,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[DivisionOut]:
+    """The division list (GB/T 2260): a site's code starts with a county-level division."""
+    found: list[Division] = list_divisions(
+        conn, parent=parent, name=name, in_force=in_force, limit=limit, offset=offset
+    )
+    return [DivisionOut.model_validate(d, from_attributes=True) for d in found]

@@ -1,0 +1,1 @@
+"""Notifications: one outbox and delivery core, and a small adapter per channel."""
