@@ -220,7 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             conn.commit()
             first = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
             rows = load_days(conn, codes, first - timedelta(days=args.days), args.days)
-            conn.execute("ANALYZE")
+            conn.commit()
+            # Settle the load first, as a city's database is settled: otherwise autovacuum
+            # works through the millions of new rows while the requests are timed.
+            conn.autocommit = True
+            conn.execute("VACUUM (ANALYZE)")
+            conn.execute("CHECKPOINT")
         print(f"loaded {rows} hourly rows in {time.monotonic() - started:.0f} s")
         api_port, bare_port = free_port(), free_port()
         env = {"FITMON_DATABASE_URL": url}
