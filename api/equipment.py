@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.alerts import HistoryEntry
 from api.auth import MANAGERS, PUBLIC, STAFF, Principal, forbidden_unless_seen, hidden_unless_seen
 from api.database import DbConnection
 from api.problems import Problem, problem_responses
+from api.rate_limits import PageLimits, client_of, page_limits
 from api.registry_schemas import (
     DISTRICT,
     PAGED,
@@ -181,12 +182,29 @@ def read_items(
     return [ItemOut.model_validate(i) for i in found]
 
 
-@router.get("/{code}", openapi_extra=PUBLIC, responses=problem_responses(404, 422))
-def read_equipment(code: str, conn: DbConnection) -> EquipmentOut:
-    """Look an item up by its code, as its tag's scan does: no sign-in."""
-    _checked_code(code)
+@router.get("/{code}", openapi_extra=PUBLIC, responses=problem_responses(404, 422, 429))
+def read_equipment(
+    code: str,
+    conn: DbConnection,
+    request: Request,
+    limits: Annotated[PageLimits, Depends(page_limits)],
+) -> EquipmentOut:
+    """Look an item up by its code, as its tag's scan does: no sign-in. A code that names no
+    item costs the client one of the guesses the scan pages allow (api/rate_limits.py)."""
+    client = client_of(request)
+    wait = limits.blocked("misses", client)
+    if wait is not None:
+        raise Problem(
+            429, "Too many unknown codes", "try again later", headers={"Retry-After": str(wait)}
+        )
+    try:
+        _checked_code(code)
+    except Problem:
+        limits.hit("misses", client)
+        raise
     found = get_equipment(conn, code)
     if found is None:
+        limits.hit("misses", client)
         raise Problem(404, "Unknown equipment", f"no equipment is registered as {code}")
     return EquipmentOut.model_validate(found)
 

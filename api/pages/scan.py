@@ -33,7 +33,7 @@ from api.pages.photos import (
     prepare_photo,
     read_form,
 )
-from api.pages.rate_limits import PageLimits, client_of, page_limits
+from api.rate_limits import PageLimits, client_of, page_limits
 from api.pages.rendering import page_error, render, wants_html
 from devices.catalog import EQUIPMENT_TYPES
 from devices.codes import CodeError, parse_equipment_code

@@ -15,7 +15,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.pages.rate_limits import PageLimits
+from api.rate_limits import PageLimits
 from api.settings import ApiSettings
 from maintenance.audit import Actor
 from maintenance.inbox import take_inbox

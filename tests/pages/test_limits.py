@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from api.pages.rate_limits import PageLimits
+from api.rate_limits import PageLimits
 from devices.codes import make_equipment_code
 from tests.pages.support import page_client
 from tests.support import load_registry, make_registry
@@ -39,6 +39,18 @@ def test_guessing_codes_runs_out_and_then_even_a_real_code_is_refused(database_u
         assert pages.post(f"/q/{code}/report", data=FORM).status_code == 429
     with page_client(database_url) as other_app:  # the count is per client and per process
         assert other_app.get(f"/q/{code}").status_code == 200
+
+
+def test_the_public_lookup_spends_the_same_guesses_as_the_scan_page(database_url: str) -> None:
+    code = load_registry(database_url, make_registry(items=1)).equipment[0].code
+    with page_client(database_url, PageLimits(misses="3/hour")) as api:
+        guesses = [str(make_equipment_code("970004-0001", n)) for n in range(1, 3)]
+        found = [api.get(f"/api/v1/equipment/{g}").status_code for g in guesses]
+        assert found + [api.get("/api/v1/equipment/not-a-code").status_code] == [404, 404, 422]
+        refused = api.get(f"/api/v1/equipment/{code}")
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+        assert api.get(f"/q/{code}").status_code == 429
 
 
 def test_page_views_and_sign_ins_are_limited(database_url: str) -> None:
