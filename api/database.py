@@ -46,4 +46,7 @@ def connection(request: Request) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-DbConnection = Annotated[psycopg.Connection[Any], Depends(connection)]
+# "function": the transaction commits (or fails) before the response is sent, so a client that
+# was told "done" reads what it did on its next request (the default, "request", would commit
+# only after the response had gone, and a page's redirect could outrun its own write).
+DbConnection = Annotated[psycopg.Connection[Any], Depends(connection, scope="function")]

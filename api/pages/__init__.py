@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from api.pages.crew import router as crew_router
 from api.pages.inspect import router as inspect_router
 from api.pages.manage import router as manage_router
-from api.rate_limits import PageLimits
 from api.pages.scan import router as scan_router
 from api.pages.signin import install_sign_in
 from api.pages.signin import router as sign_in_router
+from api.rate_limits import PageLimits
 
 
 def install_pages(app: FastAPI, limits: PageLimits | None = None) -> None:

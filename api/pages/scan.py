@@ -33,8 +33,8 @@ from api.pages.photos import (
     prepare_photo,
     read_form,
 )
-from api.rate_limits import PageLimits, client_of, page_limits
 from api.pages.rendering import page_error, render, wants_html
+from api.rate_limits import PageLimits, client_of, page_limits
 from devices.catalog import EQUIPMENT_TYPES
 from devices.codes import CodeError, parse_equipment_code
 from maintenance.reports import CATEGORIES, DESCRIPTION_MAX, Category, file_report

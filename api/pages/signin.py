@@ -16,9 +16,9 @@ from api.auth import PUBLIC, SESSION_COOKIE, Allow, Principal, Role, presented_t
 from api.database import DbConnection
 from api.pages.i18n import choose_lang, translator
 from api.pages.photos import FormTooLarge, read_form
-from api.rate_limits import PageLimits, client_of, page_limits
 from api.pages.rendering import page_error, render, wants_html
 from api.problems import Problem
+from api.rate_limits import PageLimits, client_of, page_limits
 from api.settings import ApiSettings
 from maintenance.credentials import sign_in, sign_out
 from maintenance.people import PASSWORD_MAX

@@ -219,4 +219,10 @@ def seed(database_url: str) -> Seed:
     load_registry(database_url, _registry(s))
     with psycopg.connect(database_url) as conn, conn.transaction():
         _insert_telemetry(conn, s)
+        # The faults are figures for the panels, not events for the maintenance loop: a test
+        # elsewhere that takes the shared inbox must not open tickets for these items (the
+        # managers' seed writes their tickets itself).
+        conn.execute(
+            "DELETE FROM maintenance_inbox WHERE left(subject, 11) = ANY(%s)", ([site_a, site_b],)
+        )
     return s

@@ -46,7 +46,7 @@ def test_the_public_lookup_spends_the_same_guesses_as_the_scan_page(database_url
     with page_client(database_url, PageLimits(misses="3/hour")) as api:
         guesses = [str(make_equipment_code("970004-0001", n)) for n in range(1, 3)]
         found = [api.get(f"/api/v1/equipment/{g}").status_code for g in guesses]
-        assert found + [api.get("/api/v1/equipment/not-a-code").status_code] == [404, 404, 422]
+        assert [*found, api.get("/api/v1/equipment/not-a-code").status_code] == [404, 404, 422]
         refused = api.get(f"/api/v1/equipment/{code}")
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) > 0
