@@ -160,7 +160,11 @@ class IngestProcess:
         assert self.process is not None
         pids = []
         for thread in Path(f"/proc/{self.process.pid}/task").iterdir():
-            for pid in (thread / "children").read_text().split():
+            try:
+                children = (thread / "children").read_text().split()
+            except OSError:  # the thread ended between the listing and the read
+                continue
+            for pid in children:
                 with contextlib.suppress(OSError):
                     command = Path(f"/proc/{pid}/cmdline").read_bytes()
                     if b"resource_tracker" not in command:

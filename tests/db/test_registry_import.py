@@ -71,8 +71,11 @@ def test_an_xlsx_imports_with_typed_cells_and_its_export_imports_back_unchanged(
     exported = tmp_path / "export.xlsx"
     code, out = run("export", str(exported), "--district", district, "--database-url", database_url)
     assert code == 0, out
-    sheet = load_workbook(exported, read_only=True).worksheets[0]
-    assert [c.value for c in next(sheet.iter_rows())] == list(COLUMNS)
+    book = load_workbook(exported, read_only=True)  # read-only keeps the file open until closed
+    try:
+        assert [c.value for c in next(book.worksheets[0].iter_rows())] == list(COLUMNS)
+    finally:
+        book.close()
     code, out = run("import", str(exported), "--database-url", database_url)
     assert code == 0, out
     assert "0 site(s) and 0 item(s) new, 0 site(s) and 0 item(s) changed" in out
