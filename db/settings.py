@@ -14,12 +14,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fitmon"
 
 
-class DatabaseSettings(BaseSettings):
-    """FITMON_ENV and FITMON_DATABASE_URL; commands that only touch the store use it as it is."""
+class EnvironmentSettings(BaseSettings):
+    """FITMON_ENV, which every settings class reads (`prod` refuses development defaults)."""
 
     model_config = SettingsConfigDict(env_prefix="FITMON_", extra="ignore")
 
     env: Literal["dev", "test", "prod"] = "dev"
+
+
+class DatabaseSettings(EnvironmentSettings):
+    """FITMON_ENV and FITMON_DATABASE_URL; commands that only touch the store use it as it is."""
+
     database_url: SecretStr = SecretStr(DEV_DATABASE_URL)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ import psycopg
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from db.connections import connect_kwargs
 from maintenance.alerts import settle_clears
 from maintenance.inbox import lock, take_inbox
 from maintenance.report_phones import erase_report_phones
@@ -31,18 +32,7 @@ from maintenance.settings import MaintenanceSettings
 log = structlog.get_logger(__name__)
 
 CHANNEL = "fitmon_maintenance"
-# How its connections find out that the database has gone: a connect gives up after 5 s, and an
-# established connection whose server has fallen silent fails after about 15 s (TCP keepalives
-# and TCP_USER_TIMEOUT), so the service reconnects instead of waiting for ever.
-CONNECT_KWARGS: dict[str, Any] = {
-    "application_name": "fitmon-maintenance",
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 15_000,
-}
+CONNECT_KWARGS = connect_kwargs("fitmon-maintenance")
 SLOW_TICK_S = 0.5
 Job = Callable[[psycopg.Connection[Any], datetime, MaintenanceSettings], object]
 # The ticker's rules, in the order they run each tick.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -174,7 +174,3 @@ def dead_without_attempt(
         key="-",
         retry_at=[None] * len(deliveries),
     )
-
-
-def retry_at(now: datetime, wait_s: float) -> datetime:
-    return now + timedelta(seconds=wait_s)

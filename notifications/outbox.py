@@ -13,6 +13,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from notifications.preferences import PEOPLE_WITH_PREFERENCES, PREFERENCES_WITH_DEFAULTS
+
 BATCH = 500
 
 # What a message says: the item, its site, the fault, the ticket and, for a reminder or an
@@ -58,21 +60,18 @@ SELECT id, kind, language FROM crew_channels
 WHERE crew_id = %(crew)s AND active AND %(severity)s = ANY (severities)
 """
 
-# The crew's members and its supervisor, with their preferences (defaults when they have none).
-_CREW_PEOPLE = """
-SELECT p.id, p.email, coalesce(np.severities, '{critical,major}') AS severities,
-       coalesce(np.channels, '{email}') AS channels, np.quiet_from, np.quiet_until,
-       coalesce(np.time_zone, 'Asia/Shanghai') AS time_zone,
-       coalesce(np.language, 'zh') AS language, np.webhook_url
-FROM people p LEFT JOIN notification_preferences np ON np.person_id = p.id
-WHERE p.active AND p.id IN (SELECT person_id FROM crew_members WHERE crew_id = %(crew)s
-                            UNION SELECT supervisor_id FROM crews WHERE id = %(crew)s)
-"""
-_PERSON = _CREW_PEOPLE.replace(
-    """p.id IN (SELECT person_id FROM crew_members WHERE crew_id = %(crew)s
-                            UNION SELECT supervisor_id FROM crews WHERE id = %(crew)s)""",
-    "p.id = %(person)s",
+# The crew's members and its supervisor, or the one person a notice is for, with their
+# preferences (defaults when they have none).
+_PEOPLE = f"""
+SELECT p.id, p.email, {PREFERENCES_WITH_DEFAULTS}
+FROM {PEOPLE_WITH_PREFERENCES}
+WHERE p.active AND """
+_CREW_PEOPLE = (
+    _PEOPLE
+    + """p.id IN (SELECT person_id FROM crew_members WHERE crew_id = %(crew)s
+                      UNION SELECT supervisor_id FROM crews WHERE id = %(crew)s)"""
 )
+_PERSON = _PEOPLE + "p.id = %(person)s"
 
 _INSERT = """
 INSERT INTO notification_deliveries (outbox_id, lane, kind, crew_id, crew_channel_id, person_id,
@@ -151,9 +150,10 @@ def fan_out(
     """Fan out up to `limit` waiting outbox rows. `mqtt`: crews' MQTT topics are served."""
     with conn.cursor(row_factory=dict_row) as cur:
         waiting = cur.execute(_WAITING, {"limit": limit}).fetchall()
+    lookups = _RecipientLookups(conn)
     made = 0
     for row in waiting:
-        deliveries = list(_recipients(conn, row, now, mqtt=mqtt))
+        deliveries = _recipients(lookups, row, now, mqtt=mqtt)
         if deliveries:
             with conn.cursor() as cur:
                 cur.executemany(_INSERT, deliveries)
@@ -162,16 +162,46 @@ def fan_out(
     return FanOut(len(waiting), made)
 
 
+class _RecipientLookups:
+    """Crews' channels and people, and notices' people, each read once per batch (the batch is
+    one transaction): a storm brings many alerts for the same crew."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self._channels: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
+        self._people: dict[tuple[str, int], list[dict[str, Any]]] = {}
+
+    def channels(self, crew: int, severity: str) -> list[tuple[Any, ...]]:
+        """(id, kind, language) of the crew's active channels that take `severity`."""
+        if (crew, severity) not in self._channels:
+            params = {"crew": crew, "severity": severity}
+            self._channels[crew, severity] = self._conn.execute(_CREW_CHANNELS, params).fetchall()
+        return self._channels[crew, severity]
+
+    def crew_people(self, crew: int) -> list[dict[str, Any]]:
+        """The crew's active members and its supervisor, with their preferences."""
+        return self._read_people(_CREW_PEOPLE, "crew", crew)
+
+    def person(self, person_id: int) -> list[dict[str, Any]]:
+        """The person, with their preferences, when active."""
+        return self._read_people(_PERSON, "person", person_id)
+
+    def _read_people(self, query: str, name: str, value: int) -> list[dict[str, Any]]:
+        if (name, value) not in self._people:
+            with self._conn.cursor(row_factory=dict_row) as cur:
+                self._people[name, value] = cur.execute(query, {name: value}).fetchall()
+        return self._people[name, value]
+
+
 def _recipients(
-    conn: psycopg.Connection[Any], row: dict[str, Any], now: datetime, *, mqtt: bool
+    lookups: _RecipientLookups, row: dict[str, Any], now: datetime, *, mqtt: bool
 ) -> list[dict[str, Any]]:
     kind, severity = row["kind"], row["severity"]
     crew = row["ticket_crew_id"] if kind != "alert" else row["district_crew"]
     base = {"outbox": row["id"], "severity": severity, "site": row["site_code"], "due": now}
     out: list[dict[str, Any]] = []
     if crew is not None and kind in ("alert", "escalation"):
-        params = {"crew": crew, "severity": severity}
-        for channel_id, channel_kind, language in conn.execute(_CREW_CHANNELS, params):
+        for channel_id, channel_kind, language in lookups.channels(crew, severity):
             out.append(
                 base
                 | {
@@ -198,14 +228,11 @@ def _recipients(
     if kind == "alert":
         if crew is None:
             return out
-        with conn.cursor(row_factory=dict_row) as cur:
-            people = cur.execute(_CREW_PEOPLE, {"crew": crew}).fetchall()
-        people = [p for p in people if severity in p["severities"]]
+        people = [p for p in lookups.crew_people(crew) if severity in p["severities"]]
     else:
         if row["notice_person_id"] is None:
             return out
-        with conn.cursor(row_factory=dict_row) as cur:
-            people = cur.execute(_PERSON, {"person": row["notice_person_id"]}).fetchall()
+        people = lookups.person(row["notice_person_id"])
     for person in people:
         due = now
         if severity != "critical":  # a critical alert breaks through quiet hours

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal
 
+from notifications.channels.base import SEVERITY_RANK
+
 GroupLevel = Literal["single", "site", "crew", "lane"]
-_RANK = {"critical": 2, "major": 1, "minor": 0}
 
 
 class RateLimit:
@@ -82,7 +83,7 @@ class Group:
 
 
 def _urgency(p: Pending) -> tuple[int, float, int]:
-    return (-_RANK[p.severity], p.created_at, p.id)
+    return (-SEVERITY_RANK[p.severity], p.created_at, p.id)
 
 
 def _chunks(level: GroupLevel, items: list[Pending], size: int) -> list[Group]:

@@ -54,13 +54,18 @@ class CrewChannel:
     created_at: datetime
 
 
-_PREFS = """
-SELECT p.id AS person_id, coalesce(np.severities, '{critical,major}') AS severities,
+# A person's preferences (`np`), with what a person who has set none gets: critical and major
+# alerts, by e-mail, in Chinese, on China time. The API shows them and the fan-out follows them.
+PREFERENCES_WITH_DEFAULTS = """coalesce(np.severities, '{critical,major}') AS severities,
        coalesce(np.channels, '{email}') AS channels, np.quiet_from, np.quiet_until,
        coalesce(np.time_zone, 'Asia/Shanghai') AS time_zone,
-       coalesce(np.language, 'zh') AS language,
-       np.webhook_url, np.webhook_secret IS NOT NULL AS has_webhook_secret, np.updated_at
-FROM people p LEFT JOIN notification_preferences np ON np.person_id = p.id WHERE p.id = %s
+       coalesce(np.language, 'zh') AS language, np.webhook_url"""
+PEOPLE_WITH_PREFERENCES = "people p LEFT JOIN notification_preferences np ON np.person_id = p.id"
+
+_PREFS = f"""
+SELECT p.id AS person_id, {PREFERENCES_WITH_DEFAULTS},
+       np.webhook_secret IS NOT NULL AS has_webhook_secret, np.updated_at
+FROM {PEOPLE_WITH_PREFERENCES} WHERE p.id = %s
 """
 
 _UPSERT_PREFS = """

@@ -20,11 +20,10 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from devices.catalog import EQUIPMENT_TYPES
-from notifications.channels.base import Message, Severity
+from notifications.channels.base import SEVERITY_RANK, Message, Severity
 
 SHIPPED = Path(__file__).parent / "templates"
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")  # what crews read; stored times stay UTC
-_RANK = {"critical": 2, "major": 1, "minor": 0}
 _COLOURS = {"critical": "#cf1322", "major": "#d46b08", "minor": "#595959"}
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
 
@@ -57,7 +56,7 @@ class Renderer:
         """One message for `told` (several: a grouped burst). Raises jinja2.TemplateError for a
         template that cannot be rendered."""
         names = self.names(language)
-        worst: Severity = max((t.facts["severity"] for t in told), key=_RANK.__getitem__)
+        worst: Severity = max((t.facts["severity"] for t in told), key=SEVERITY_RANK.__getitem__)
         if len(told) == 1:
             facts = told[0].facts
             module = self._env.get_template(f"{language}/single.md.j2").make_module(

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Literal
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db.settings import EnvironmentSettings
 
 DEV_SECRET_KEY = "fitmon-development-secret-key"  # noqa: S105 - refused in production
 
 
-class SecretKeySettings(BaseSettings):
+class SecretKeySettings(EnvironmentSettings):
     """FITMON_SECRET_KEY: any string of at least 16 characters (a passphrase or a Fernet key)."""
 
-    model_config = SettingsConfigDict(env_prefix="FITMON_", extra="ignore")
-
-    env: Literal["dev", "test", "prod"] = "dev"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
 
     @model_validator(mode="after")

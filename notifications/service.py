@@ -13,6 +13,7 @@ import psycopg
 import structlog
 from psycopg_pool import ConnectionPool
 
+from db.connections import connect_kwargs
 from notifications.channels.base import Channel, ChannelKind
 from notifications.delivery import DeliveryCore
 from notifications.metrics import NotifyMetrics
@@ -23,15 +24,7 @@ log = structlog.get_logger(__name__)
 CHANNEL = "fitmon_notify"
 NOTIFY_LOCK = 0x6E6F74696679  # "notify": the advisory lock the active instance holds
 GAUGES_EVERY_S = 2.0
-CONNECT_KWARGS: dict[str, Any] = {
-    "application_name": "fitmon-notify",
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 15_000,
-}
+CONNECT_KWARGS = connect_kwargs("fitmon-notify")
 
 
 class NotifyService:

@@ -1,1 +1,1 @@
-"""What every fitmon process shares at run time, whatever it does: its logging."""
+"""What every fitmon process shares at run time, whatever it does: its logging, its stop."""

@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 
 ChannelKind = Literal["webhook", "wecom", "dingtalk", "feishu", "email", "mqtt"]
 Severity = Literal["critical", "major", "minor"]
+SEVERITY_RANK: dict[str, int] = {"critical": 2, "major": 1, "minor": 0}  # higher: more severe
 
 
 @dataclass(frozen=True, slots=True)

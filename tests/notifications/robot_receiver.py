@@ -7,7 +7,8 @@ Paths: WeCom `/cgi-bin/webhook/send?key=KEY`, DingTalk `/robot/send?access_token
 the query), Feishu `/open-apis/bot/v2/hook/TOKEN` (signed in the body), webhook `/hooks/NAME`
 (`X-Fitmon-*` headers). `fail_next` codes: a robot's own code (answered in an HTTP 200 body), a
 three-digit HTTP status (429 and 503 carry `Retry-After: 1`), `timeout` (hold the request for
-`hang_s` seconds, then answer 504) or `garbage` (HTTP 200 with a body that is not JSON).
+`hang_s` seconds, or until the receiver stops, then answer 504) or `garbage` (HTTP 200 with a
+body that is not JSON).
 """
 
 from __future__ import annotations
@@ -108,10 +109,12 @@ class RobotReceiver:
         self._refused: list[Received] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # ends a `timeout` hang when the receiver stops
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> RobotReceiver:
         receiver = self
+        self._stopping.clear()
 
         class Handler(_Handler):
             owner = receiver
@@ -133,6 +136,7 @@ class RobotReceiver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -212,7 +216,7 @@ class RobotReceiver:
         if forced is not None:
             self._log(kind, robot, now, headers, body, payload, forced, f"told to fail ({forced})")
             if forced == "timeout":
-                time.sleep(self.hang_s)
+                self._stopping.wait(self.hang_s)
                 forced = "504"
             return forced_answer(kind, forced)
         try:
