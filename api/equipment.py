@@ -21,13 +21,13 @@ from api.registry_schemas import (
     SITE_CODE,
     Limit,
     Offset,
+    Retirement,
     Text100,
     Text200,
-    Text2000,
     refused,
     total,
 )
-from db.queries.equipment import get_equipment
+from db.queries.equipment import get_equipment, get_equipment_site
 from db.queries.registry import Item, ItemFilter, get_item, list_items
 from db.registry_edits import RegistryRefused, create_item, retire_item, update_item
 from devices.catalog import EQUIPMENT_TYPES
@@ -117,10 +117,6 @@ class ItemChange(ItemFields):
     service_life_years: int | None = Field(default=None, ge=1, le=50)
 
 
-class Retirement(BaseModel):
-    reason: Text2000
-
-
 def _checked_code(code: str) -> None:
     try:
         parse_equipment_code(code)
@@ -137,7 +133,7 @@ def _checked_kind(kind: str) -> None:
 def _registered_then_seen(conn: DbConnection, principal: Principal, code: str) -> None:
     """For a change: 404 for no such item, then 403 for one of another district."""
     _checked_code(code)
-    if get_item(conn, code) is None:
+    if get_equipment_site(conn, code) is None:
         raise Problem(404, "Not registered", f"no equipment is registered as {code}")
     forbidden_unless_seen(principal, code, f"item {code}")
 

@@ -4,14 +4,24 @@ staff within their districts; the total of the filtered list in X-Total-Count.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import STAFF, Principal
 from api.database import DbConnection
-from api.problems import Problem, problem_responses
+from api.problems import problem_responses
+from api.registry_schemas import (
+    DISTRICT,
+    PAGED,
+    SITE_CODE,
+    Limit,
+    Offset,
+    not_your_district,
+    total,
+    unknown_kind,
+)
 from db.queries.equipment_state import (
     Presence,
     StateFilter,
@@ -44,46 +54,30 @@ class EquipmentStateOut(BaseModel):
     last_used_hour: datetime | None = Field(description="the last hour a session started in")
 
 
-_TOTAL: dict[int | str, dict[str, Any]] = {
-    200: {
-        "headers": {
-            "X-Total-Count": {
-                "description": "items that match the filters, on all pages",
-                "schema": {"type": "integer"},
-            }
-        }
-    }
-}
-
-
-@router.get("/state", openapi_extra=STAFF.openapi_extra, responses=_TOTAL)
+@router.get("/state", openapi_extra=STAFF.openapi_extra, responses=PAGED)
 def read_equipment_states(
     response: Response,
     conn: DbConnection,
     principal: Staff,
-    site: Annotated[str | None, Query(pattern=r"^[0-9]{6}-[0-9]{4}$")] = None,
-    district: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+    site: Annotated[str | None, Query(pattern=SITE_CODE)] = None,
+    district: Annotated[str | None, Query(pattern=DISTRICT)] = None,
     kind: Annotated[str | None, Query(max_length=64, description="an equipment type")] = None,
     service_status: Literal["in_service", "out_of_service", "retired"] | None = None,
     presence: Presence | None = None,
     faulty: Annotated[bool | None, Query(description="with raised faults, or without")] = None,
     sort: StateSort = "code",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[EquipmentStateOut]:
     """Within your districts; asking for a district or site outside them is a 403."""
     for asked, seen in ((district, principal.sees_district), (site, principal.sees_site)):
         if asked is not None and not seen(asked):
-            mine = ", ".join(sorted(principal.districts or ())) or "none"
-            raise Problem(403, "Not your district", f"{asked} is outside your districts ({mine})")
+            raise not_your_district(principal, asked)
     if kind is not None and kind not in EQUIPMENT_TYPES:
-        known = ", ".join(sorted(EQUIPMENT_TYPES))
-        raise Problem(422, "Unknown equipment type", f"{kind!r} is not one of {known}")
+        raise unknown_kind(kind)
     where = StateFilter(site, district, kind, service_status, presence, faulty)
     found = list_equipment_states(
         conn, where, districts=principal.districts, sort=sort, limit=limit, offset=offset
     )
-    response.headers["X-Total-Count"] = str(
-        count_equipment_states(conn, where, districts=principal.districts)
-    )
+    total(response, count_equipment_states(conn, where, districts=principal.districts))
     return [EquipmentStateOut.model_validate(row) for row in found]

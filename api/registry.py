@@ -63,14 +63,16 @@ class DivisionOut(BaseModel):
     population: int | None
 
 
+# The registry files as an OpenAPI content map: CSV or XLSX, each a binary string.
+_FILE_CONTENT = {
+    media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+    for media in MEDIA_TYPES.values()
+}
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
         "description": f"the file itself, at most {MAX_FILE_BYTES} bytes",
-        "content": {
-            media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
-            for media in MEDIA_TYPES.values()
-        },
+        "content": _FILE_CONTENT,
     }
 }
 _IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -113,10 +115,7 @@ def _import(
 ) -> tuple[int, int, ImportResult]:
     registry = parse_registry_file(data, file_format)
     actor = Actor.person(principal.person_id)
-    with conn.transaction() as tx:
-        result = write_registry(conn, registry, actor, districts=principal.districts)
-        if dry_run:
-            raise psycopg.Rollback(tx)
+    result = write_registry(conn, registry, actor, districts=principal.districts, dry_run=dry_run)
     return len(registry.sites), len(registry.equipment), result
 
 
@@ -141,17 +140,14 @@ async def import_registry_file(
             _import, conn, data, file_format, principal, dry_run
         )
     except RegistryImportError as exc:
-        body = {
-            "type": "about:blank",
-            "title": "Invalid registry file",
-            "status": 422,
-            "detail": str(exc).splitlines()[0],
-            "instance": request.url.path,
-            "errors": [
-                {"line": e.line, "column": e.column, "message": e.message} for e in exc.errors
-            ],
-        }
-        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+        body = ImportProblem(
+            title="Invalid registry file",
+            status=422,
+            detail=str(exc).splitlines()[0],
+            instance=request.url.path,
+            errors=[CellError(line=e.line, column=e.column, message=e.message) for e in exc.errors],
+        )
+        return JSONResponse(body.model_dump(), status_code=422, media_type=PROBLEM_JSON)
     return ImportOut(
         sites=sites,
         items=items,
@@ -167,15 +163,7 @@ async def import_registry_file(
 @router.get(
     "/registry/export",
     openapi_extra=STAFF.openapi_extra,
-    responses={
-        **problem_responses(401, 403, 422),
-        200: {
-            "content": {
-                m.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
-                for m in MEDIA_TYPES.values()
-            }
-        },
-    },
+    responses={**problem_responses(401, 403, 422), 200: {"content": _FILE_CONTENT}},
     response_class=Response,
 )
 def export_registry_file(

@@ -21,12 +21,13 @@ from api.registry_schemas import (
     SITE_CODE,
     Limit,
     Offset,
+    Retirement,
     Text200,
     Text500,
-    Text2000,
     refused,
     total,
 )
+from db.queries.equipment import site_exists
 from db.queries.registry import Site, SiteFilter, get_site, list_sites
 from db.registry_edits import RegistryRefused, create_site, retire_site, update_site
 from devices.codes import CodeError, parse_site_code
@@ -91,10 +92,6 @@ class SiteChange(SiteFields):
     inspection_interval_days: int | None = Field(default=None, ge=1, le=366)
 
 
-class Retirement(BaseModel):
-    reason: Text2000
-
-
 def _found(conn: DbConnection, principal: Principal, code: str) -> Site:
     hidden_unless_seen(principal, code, f"site {code}")
     site = get_site(conn, code)
@@ -110,7 +107,7 @@ def _registered_then_seen(conn: DbConnection, principal: Principal, code: str) -
         parse_site_code(code)
     except CodeError as exc:
         raise Problem(422, "Invalid site code", str(exc)) from None
-    if get_site(conn, code) is None:
+    if not site_exists(conn, code):
         raise Problem(404, "Not registered", f"no site is registered as {code}")
     forbidden_unless_seen(principal, code, f"site {code}")
 
@@ -155,10 +152,6 @@ def add_site(body: SiteIn, conn: DbConnection, principal: Managers) -> SiteDetai
     """Register a site: 422 for a division not in the list, 409 for a code already taken."""
     forbidden_unless_seen(principal, body.code, f"site {body.code}")
     site = SiteRow(**body.model_dump())
-    if (site.opens_at is None) != (site.closes_at is None):
-        raise Problem(422, "Invalid site", "give both opens_at and closes_at, or neither")
-    if site.opens_at and site.closes_at and site.closes_at <= site.opens_at:
-        raise Problem(422, "Invalid site", "closes_at must be after opens_at")
     try:
         create_site(conn, datetime.now(UTC), site, Actor.person(principal.person_id))
     except RegistryRefused as exc:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from api.auth import STAFF, Principal, hidden_unless_seen
 from api.database import DbConnection
 from api.problems import Problem, problem_responses
+from api.registry_schemas import DISTRICT, SITE_CODE, not_your_district
 from api.settings import ApiSettings
 from db.queries.equipment import site_exists
 from db.queries.tags import (
@@ -31,8 +32,6 @@ from tags.svg import render_svg
 router = APIRouter(prefix="/api/v1", tags=["tags"], responses=problem_responses(401, 403, 404))
 Staff = Annotated[Principal, Depends(STAFF)]
 StockName = Literal["L7173", "L7163", "L7160"]
-SITE_PATTERN = r"^[0-9]{6}-[0-9]{4}$"
-DISTRICT_PATTERN = r"^[0-9]{6}$"
 MAX_TAGS_PER_SHEET_REQUEST = 1000  # a hundred A4 pages; more come with the next offset
 
 _SVG: dict[int | str, dict[str, Any]] = {
@@ -41,11 +40,12 @@ _SVG: dict[int | str, dict[str, Any]] = {
 _PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "the tag at the asked resolution"}
 }
-_PDF: dict[int | str, dict[str, Any]] = {
+_SHEET: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"application/pdf": {}},
         "description": "A4 pages of label stock; a Link header (rel=next) when more remain",
-    }
+    },
+    **problem_responses(422, 503),
 }
 
 
@@ -155,18 +155,14 @@ def _sheet(
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-def _sheet_responses() -> dict[int | str, dict[str, Any]]:
-    return {**_PDF, **problem_responses(422, 503)}
-
-
 @router.get(
     "/sites/{site_code}/tags.pdf",
     openapi_extra=STAFF.openapi_extra,
     response_class=Response,
-    responses=_sheet_responses(),
+    responses=_SHEET,
 )
 def read_site_tags(
-    site_code: Annotated[str, Path(pattern=SITE_PATTERN)],
+    site_code: Annotated[str, Path(pattern=SITE_CODE)],
     request: Request,
     conn: DbConnection,
     principal: Staff,
@@ -189,10 +185,10 @@ def read_site_tags(
     "/districts/{district}/tags.pdf",
     openapi_extra=STAFF.openapi_extra,
     response_class=Response,
-    responses=_sheet_responses(),
+    responses=_SHEET,
 )
 def read_district_tags(
-    district: Annotated[str, Path(pattern=DISTRICT_PATTERN)],
+    district: Annotated[str, Path(pattern=DISTRICT)],
     request: Request,
     conn: DbConnection,
     principal: Staff,
@@ -204,8 +200,7 @@ def read_district_tags(
     """Tags for the district's items (not retired), site by site, on A4 label stock; a large
     district comes in parts of `limit` items, each answer linking the next."""
     if not principal.sees_district(district):
-        mine = ", ".join(sorted(principal.districts or ())) or "none"
-        raise Problem(403, "Not your district", f"{district} is outside your districts ({mine})")
+        raise not_your_district(principal, district)
     if not district_has_sites(conn, district):
         raise Problem(404, "Unknown district", f"no site is registered in district {district}")
     total = count_tag_rows(conn, district=district)

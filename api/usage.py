@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.auth import STAFF, Principal
 from api.database import DbConnection
 from api.problems import Problem, problem_responses
+from api.registry_schemas import DISTRICT, not_your_district, unknown_kind
 from db.queries.equipment import get_equipment_site, site_exists
 from db.queries.tags import district_has_sites
 from db.queries.usage import (
@@ -73,7 +74,6 @@ def _scope(
     404; a district outside them a 403."""
     if district is not None and level != "type":
         raise Problem(422, "Invalid request", "district narrows level=type only")
-    mine = ", ".join(sorted(principal.districts or ())) or "none"
     if level == "item":
         try:
             parse_equipment_code(key)
@@ -92,17 +92,14 @@ def _scope(
         if not (len(key) == 6 and key.isascii() and key.isdigit()):
             raise Problem(422, "Invalid district", f"a district is 6 digits, got {key!r}")
         if not principal.sees_district(key):
-            raise Problem(403, "Not your district", f"{key} is outside your districts ({mine})")
+            raise not_your_district(principal, key)
         if not district_has_sites(conn, key):
             raise Problem(404, "Unknown district", f"no site is registered in district {key}")
     else:
         if key not in EQUIPMENT_TYPES:
-            known = ", ".join(sorted(EQUIPMENT_TYPES))
-            raise Problem(422, "Unknown equipment type", f"{key!r} is not one of {known}")
+            raise unknown_kind(key)
         if district is not None and not principal.sees_district(district):
-            raise Problem(
-                403, "Not your district", f"{district} is outside your districts ({mine})"
-            )
+            raise not_your_district(principal, district)
     return UsageScope(level, key, principal.districts, district)
 
 
@@ -141,7 +138,7 @@ def read_usage(
         str, Query(max_length=64, description="IANA zone of the buckets and of the opening hours")
     ] = DEFAULT_ZONE,
     district: Annotated[
-        str | None, Query(pattern=r"^[0-9]{6}$", description="level=type: in this district only")
+        str | None, Query(pattern=DISTRICT, description="level=type: in this district only")
     ] = None,
 ) -> UsageOut:
     """Every bucket of [start, end), empty ones too, and the whole period's total. Days, weeks

@@ -11,7 +11,12 @@ import click
 import psycopg
 from pydantic import Field, SecretStr, model_validator
 
-from cli.broker_files import DEFAULT_INGEST_USER, broker_files, derived_password
+from cli.broker_files import (
+    DEFAULT_INGEST_USER,
+    GATEWAY_PREFIX,
+    broker_files,
+    derived_password,
+)
 from cli.settings import settings_from
 from db.queries.broker import active_devices, active_sites
 from db.settings import DatabaseSettings
@@ -109,8 +114,8 @@ def password_command(username: str) -> None:
     if not _USERNAME.fullmatch(username):
         raise click.BadParameter(f"1-64 of A-Z, a-z, 0-9, '.', '_', '-'; got {username!r}")
     try:
-        if username.startswith("gw-"):
-            parse_site_code(username.removeprefix("gw-"))
+        if username.startswith(GATEWAY_PREFIX):
+            parse_site_code(username.removeprefix(GATEWAY_PREFIX))
         elif username[:1].isdigit():
             parse_equipment_code(username)
     except CodeError as exc:

@@ -50,10 +50,8 @@ def registry_import(path: Path, database_url: str | None, dry_run: bool) -> None
     file_format = _format_of(path)
     try:
         parsed = parse_registry_file(path.read_bytes(), file_format)
-        with psycopg.connect(_database_url(database_url)) as conn, conn.transaction() as tx:
-            result = write_registry(conn, parsed, IMPORT_COMMAND)
-            if dry_run:
-                raise psycopg.Rollback(tx)
+        with psycopg.connect(_database_url(database_url)) as conn, conn.transaction():
+            result = write_registry(conn, parsed, IMPORT_COMMAND, dry_run=dry_run)
     except RegistryImportError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

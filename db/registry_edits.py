@@ -9,10 +9,17 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row, scalar_row
+from psycopg.rows import scalar_row
 
-from db.registry_writes import AuditActor, audit, changes, division_problems
-from devices.registry_rows import EquipmentRow, SiteRow
+from db.registry_writes import (
+    AuditActor,
+    audit,
+    changes,
+    division_problems,
+    stored_items,
+    stored_sites,
+)
+from devices.registry_rows import EquipmentRow, SiteRow, opening_hours_problem
 
 
 class RegistryRefused(ValueError):
@@ -29,49 +36,60 @@ class Conflict(RegistryRefused):
     status = 409
 
 
-_SITE_FIELDS = [f.name for f in fields(SiteRow)]
-_ITEM_FIELDS = [f.name for f in fields(EquipmentRow)]
-
-
 def _stored_site(conn: psycopg.Connection[Any], code: str) -> tuple[SiteRow, bool] | None:
-    with conn.cursor(row_factory=class_row(SiteRow)) as cur:
-        site = cur.execute(
-            f"SELECT {', '.join(_SITE_FIELDS)} FROM sites WHERE code = %s FOR UPDATE", (code,)
-        ).fetchone()
-    if site is None:
-        return None
-    with conn.cursor(row_factory=scalar_row) as cur:
-        retired = cur.execute("SELECT retired_at FROM sites WHERE code = %s", (code,)).fetchone()
-    return site, retired is not None
+    """The site locked for the change, with whether it is retired."""
+    return stored_sites(conn, [code], for_update=True).get(code)
 
 
 def _stored_item(conn: psycopg.Connection[Any], code: str) -> tuple[EquipmentRow, str] | None:
-    with conn.cursor(row_factory=class_row(EquipmentRow)) as cur:
-        item = cur.execute(
-            f"SELECT {', '.join(_ITEM_FIELDS)} FROM equipment WHERE code = %s FOR UPDATE", (code,)
+    """The item locked for the change, with its service status."""
+    return stored_items(conn, [code], for_update=True).get(code)
+
+
+def _inserted(conn: psycopg.Connection[Any], table: str, row: SiteRow | EquipmentRow) -> bool:
+    """Insert `row` unless its code is taken; whether it was."""
+    names = [f.name for f in fields(row)]
+    return (
+        conn.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+            "ON CONFLICT (code) DO NOTHING RETURNING code",
+            [getattr(row, name) for name in names],
         ).fetchone()
-    if item is None:
-        return None
-    with conn.cursor(row_factory=scalar_row) as cur:
-        status = cur.execute(
-            "SELECT service_status FROM equipment WHERE code = %s", (code,)
-        ).fetchone()
-    return item, str(status)
+        is not None
+    )
+
+
+def _update(
+    conn: psycopg.Connection[Any],
+    table: str,
+    now: datetime,
+    row: SiteRow | EquipmentRow,
+    *,
+    keys: int,
+) -> None:
+    """Write every field of `row` but its first `keys` (the code, and an item's site)."""
+    names = [f.name for f in fields(row)]
+    conn.execute(
+        f"UPDATE {table} SET {', '.join(f'{n} = %({n})s' for n in names[keys:])}, "
+        "updated_at = %(now)s WHERE code = %(code)s",
+        {**{n: getattr(row, n) for n in names}, "now": now},
+    )
+
+
+def _checked_hours(site: SiteRow) -> None:
+    problem = opening_hours_problem(site.opens_at, site.closes_at)
+    if problem is not None:
+        raise RegistryRefused(problem)
 
 
 def create_site(
     conn: psycopg.Connection[Any], now: datetime, site: SiteRow, actor: AuditActor
 ) -> None:
+    _checked_hours(site)
     problem = division_problems(conn, [site.code[:6]]).get(site.code[:6])
     if problem is not None:
         raise RegistryRefused(problem)
-    inserted = conn.execute(
-        f"INSERT INTO sites ({', '.join(_SITE_FIELDS)}) "
-        f"VALUES ({', '.join(['%s'] * len(_SITE_FIELDS))}) "
-        "ON CONFLICT (code) DO NOTHING RETURNING code",
-        [getattr(site, name) for name in _SITE_FIELDS],
-    ).fetchone()
-    if inserted is None:
+    if not _inserted(conn, "sites", site):
         raise Conflict(f"site {site.code} is already registered")
     audit(conn, now, actor, [("site", site.code, "created", None, None, None)])
 
@@ -91,21 +109,10 @@ def update_site(
     if retired:
         raise Conflict(f"site {code} is retired")
     after = replace(before, **given)
-    if (after.opens_at is None) != (after.closes_at is None):
-        raise RegistryRefused("give both opening and closing times, or neither (open all day)")
-    if (
-        after.opens_at is not None
-        and after.closes_at is not None
-        and after.closes_at <= after.opens_at
-    ):
-        raise RegistryRefused(f"closes at {after.closes_at:%H:%M}, not after it opens")
+    _checked_hours(after)
     if after == before:
         return
-    conn.execute(
-        f"UPDATE sites SET {', '.join(f'{n} = %({n})s' for n in _SITE_FIELDS[1:])}, "
-        "updated_at = %(now)s WHERE code = %(code)s",
-        {**{n: getattr(after, n) for n in _SITE_FIELDS}, "now": now},
-    )
+    _update(conn, "sites", now, after, keys=1)
     audit(conn, now, actor, [("site", code, "updated", None, None, changes(before, after))])
 
 
@@ -152,13 +159,7 @@ def create_item(
         raise RegistryRefused(f"no site is registered as {item.site_code}")
     if site[1]:
         raise Conflict(f"site {item.site_code} is retired")
-    inserted = conn.execute(
-        f"INSERT INTO equipment ({', '.join(_ITEM_FIELDS)}) "
-        f"VALUES ({', '.join(['%s'] * len(_ITEM_FIELDS))}) "
-        "ON CONFLICT (code) DO NOTHING RETURNING code",
-        [getattr(item, name) for name in _ITEM_FIELDS],
-    ).fetchone()
-    if inserted is None:
+    if not _inserted(conn, "equipment", item):
         raise Conflict(f"item {item.code} is already registered")
     audit(conn, now, actor, [("equipment", item.code, "created", None, "in_service", None)])
 
@@ -179,11 +180,7 @@ def update_item(
     after = replace(before, **given)
     if after == before:
         return
-    conn.execute(
-        f"UPDATE equipment SET {', '.join(f'{n} = %({n})s' for n in _ITEM_FIELDS[2:])}, "
-        "updated_at = %(now)s WHERE code = %(code)s",
-        {**{n: getattr(after, n) for n in _ITEM_FIELDS}, "now": now},
-    )
+    _update(conn, "equipment", now, after, keys=2)
     audit(conn, now, actor, [("equipment", code, "updated", None, None, changes(before, after))])
 
 

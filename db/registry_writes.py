@@ -11,7 +11,7 @@ benchmarks, whose made-up districts are not in the list.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -127,7 +127,7 @@ def changes(before: object, after: object) -> str:
 
 _SITE_FIELDS = ", ".join(f.name for f in fields(SiteRow))
 _EQUIPMENT_FIELDS = ", ".join(f.name for f in fields(EquipmentRow))
-_STORED_SITES = f"SELECT {_SITE_FIELDS}, retired_at FROM sites WHERE code = ANY(%s)"
+_STORED_SITES = f"SELECT {_SITE_FIELDS}, retired_at IS NOT NULL FROM sites WHERE code = ANY(%s)"
 _STORED_EQUIPMENT = (
     f"SELECT {_EQUIPMENT_FIELDS}, service_status FROM equipment WHERE code = ANY(%s)"
 )
@@ -145,48 +145,85 @@ ON CONFLICT (code) DO UPDATE SET
 """
 
 
-def _stored(
-    conn: psycopg.Connection[Any], registry: Registry
-) -> tuple[dict[str, tuple[SiteRow, bool]], dict[str, tuple[EquipmentRow, bool]]]:
-    """The stored sites and items the registry names, each with whether it is retired."""
-    site_names = [f.name for f in fields(SiteRow)]
-    item_names = [f.name for f in fields(EquipmentRow)]
-    with conn.cursor(row_factory=dict_row) as cur:
-        sites = {
-            r["code"]: (SiteRow(**{n: r[n] for n in site_names}), r["retired_at"] is not None)
-            for r in cur.execute(_STORED_SITES, ([s.code for s in registry.sites],))
-        }
-        items = {
-            r["code"]: (
-                EquipmentRow(**{n: r[n] for n in item_names}),
-                r["service_status"] == "retired",
-            )
-            for r in cur.execute(_STORED_EQUIPMENT, ([e.code for e in registry.equipment],))
-        }
-    return sites, items
+def stored_sites(
+    conn: psycopg.Connection[Any], codes: Iterable[str], *, for_update: bool = False
+) -> dict[str, tuple[SiteRow, bool]]:
+    """The stored sites among `codes`, each with whether it is retired."""
+    query = _STORED_SITES + (" FOR UPDATE" if for_update else "")
+    with conn.cursor() as cur:
+        rows = cur.execute(query, (list(codes),)).fetchall()
+    return {row[0]: (SiteRow(*row[:-1]), row[-1]) for row in rows}
+
+
+def stored_items(
+    conn: psycopg.Connection[Any], codes: Iterable[str], *, for_update: bool = False
+) -> dict[str, tuple[EquipmentRow, str]]:
+    """The stored items among `codes`, each with its service status."""
+    query = _STORED_EQUIPMENT + (" FOR UPDATE" if for_update else "")
+    with conn.cursor() as cur:
+        rows = cur.execute(query, (list(codes),)).fetchall()
+    return {row[0]: (EquipmentRow(*row[:-1]), row[-1]) for row in rows}
 
 
 def _kept(given: Any, stored: Any, columns: frozenset[str] | None, names: Mapping[str, str]) -> Any:
     """`given`, with the stored value of each field whose column the file left out."""
     if stored is None or columns is None:
         return given
-    kept = {
-        field: getattr(stored, field) for column, field in names.items() if column not in columns
-    }
+    kept = {name: getattr(stored, name) for column, name in names.items() if column not in columns}
     return replace(given, **kept)
+
+
+@dataclass(slots=True)
+class _Changes:
+    """What a write changes of one entity's rows: the rows to upsert and their audit trail."""
+
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    trail: list[tuple[str, str, str, str | None, str | None, str | None]] = field(
+        default_factory=list
+    )
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _changes_of(
+    entity: str,
+    given_rows: Iterable[Any],
+    stored: Mapping[str, tuple[Any, object]],
+    columns: frozenset[str] | None,
+    names: Mapping[str, str],
+) -> _Changes:
+    """The given rows that differ from the stored ones (a left-out column keeping its value)."""
+    found = _Changes()
+    for given in given_rows:
+        before = stored[given.code][0] if given.code in stored else None
+        row = _kept(given, before, columns, names)
+        if before == row:
+            found.unchanged += 1
+            continue
+        found.rows.append(tuple(getattr(row, f.name) for f in fields(row)))
+        if before is None:
+            found.created += 1
+            found.trail.append((entity, row.code, "created", None, None, None))
+        else:
+            found.updated += 1
+            found.trail.append((entity, row.code, "updated", None, None, changes(before, row)))
+    return found
 
 
 def check_registry(
     conn: psycopg.Connection[Any],
     registry: Registry,
+    sites: Mapping[str, tuple[SiteRow, bool]],
+    items: Mapping[str, tuple[EquipmentRow, str]],
     *,
     districts: frozenset[str] | None = None,
 ) -> None:
     """Raises RegistryImportError, by line, for what the store refuses: a division not in the
-    list, a district not among `districts` (None: all), a retired site or item."""
+    list, a district not among `districts` (None: all), a retired site or item (of the stored
+    `sites` and `items`)."""
     errors = []
     problems = division_problems(conn, (s.code[:6] for s in registry.sites))
-    sites, items = _stored(conn, registry)
     for site in registry.sites:
         line = registry.lines.get(site.code, 0)
         if site.code[:6] in problems:
@@ -198,7 +235,7 @@ def check_registry(
         elif site.code in sites and sites[site.code][1]:
             errors.append(RowError(line, "site_code", f"site {site.code} is retired"))
     for item in registry.equipment:
-        if item.code in items and items[item.code][1]:
+        if item.code in items and items[item.code][1] == "retired":
             line = registry.lines.get(item.code, 0)
             errors.append(RowError(line, "equipment_code", f"item {item.code} is retired"))
     if errors:
@@ -211,54 +248,39 @@ def write_registry(
     actor: AuditActor | None,
     *,
     districts: frozenset[str] | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Create or update every site and item that differs from what is stored, each change in the
     audit trail; raises RegistryImportError (nothing written) for what check_registry refuses.
     A column the file left out keeps its stored value. The caller commits.
 
-    `actor` None: a set-up (tests, benchmarks) that writes without checks or audit rows."""
+    `actor` None: a set-up (tests, benchmarks) that writes without checks or audit rows.
+    `dry_run`: check and count everything, then roll back what was written."""
+    if dry_run:
+        with conn.transaction() as tx:
+            result = write_registry(conn, registry, actor, districts=districts)
+            raise psycopg.Rollback(tx)
+        return result
+    before_sites = stored_sites(conn, (s.code for s in registry.sites))
+    before_items = stored_items(conn, (e.code for e in registry.equipment))
     if actor is not None:
-        check_registry(conn, registry, districts=districts)
+        check_registry(conn, registry, before_sites, before_items, districts=districts)
     now = datetime.now(UTC)
-    stored_sites, stored_items = _stored(conn, registry)
-    site_rows: list[tuple[object, ...]] = []
-    item_rows: list[tuple[object, ...]] = []
-    trail: list[tuple[str, str, str, str | None, str | None, str | None]] = []
-    counts = {"site created": 0, "site updated": 0, "item created": 0, "item updated": 0}
-    unchanged = 0
-    for given in registry.sites:
-        before = stored_sites.get(given.code, (None, False))[0]
-        site = _kept(given, before, registry.columns, SITE_COLUMNS)
-        if before == site:
-            unchanged += 1
-            continue
-        site_rows.append(tuple(getattr(site, f.name) for f in fields(SiteRow)))
-        action = "created" if before is None else "updated"
-        counts[f"site {action}"] += 1
-        detail = None if before is None else changes(before, site)
-        trail.append(("site", site.code, action, None, None, detail))
-    for given_item in registry.equipment:
-        before_item = stored_items.get(given_item.code, (None, False))[0]
-        item = _kept(given_item, before_item, registry.columns, EQUIPMENT_COLUMNS)
-        if before_item == item:
-            unchanged += 1
-            continue
-        item_rows.append(tuple(getattr(item, f.name) for f in fields(EquipmentRow)))
-        action = "created" if before_item is None else "updated"
-        counts[f"item {action}"] += 1
-        detail = None if before_item is None else changes(before_item, item)
-        trail.append(("equipment", item.code, action, None, None, detail))
+    sites = _changes_of("site", registry.sites, before_sites, registry.columns, SITE_COLUMNS)
+    items = _changes_of(
+        "equipment", registry.equipment, before_items, registry.columns, EQUIPMENT_COLUMNS
+    )
     with conn.cursor() as cur:
-        cur.executemany(_UPSERT_SITE, site_rows)
-        cur.executemany(_UPSERT_EQUIPMENT, item_rows)
+        cur.executemany(_UPSERT_SITE, sites.rows)
+        cur.executemany(_UPSERT_EQUIPMENT, items.rows)
     if actor is not None:
-        audit(conn, now, actor, trail)
+        audit(conn, now, actor, sites.trail + items.trail)
     return ImportResult(
-        counts["site created"],
-        counts["site updated"],
-        counts["item created"],
-        counts["item updated"],
-        unchanged,
+        sites.created,
+        sites.updated,
+        items.created,
+        items.updated,
+        sites.unchanged + items.unchanged,
     )
 
 

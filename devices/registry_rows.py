@@ -175,12 +175,20 @@ class _Row:
         return time(int(match[1]), int(match[2]))
 
 
+def opening_hours_problem(opens_at: time | None, closes_at: time | None) -> str | None:
+    """Why a site's opening hours are refused, or None: both or neither, closing after opening."""
+    if (opens_at is None) != (closes_at is None):
+        return "give both opening and closing times, or neither (open all day)"
+    if opens_at is not None and closes_at is not None and closes_at <= opens_at:
+        return f"closes at {closes_at:%H:%M}, not after it opens"
+    return None
+
+
 def _site(row: _Row, code: str, name: str) -> SiteRow:
     opens_at, closes_at = row.clock("site_opens_at"), row.clock("site_closes_at")
-    if (opens_at is None) != (closes_at is None):
-        row.bad("site_closes_at", "give both opening and closing times, or neither (open all day)")
-    elif opens_at is not None and closes_at is not None and closes_at <= opens_at:
-        row.bad("site_closes_at", f"closes at {closes_at:%H:%M}, not after it opens")
+    hours_problem = opening_hours_problem(opens_at, closes_at)
+    if hours_problem is not None:
+        row.bad("site_closes_at", hours_problem)
     hotline = row.text("site_hotline")
     if hotline is not None and HOTLINE_RE.fullmatch(hotline) is None:
         row.bad("site_hotline", f"{hotline!r} is not a phone number (digits, spaces, '-')")

@@ -3,15 +3,18 @@ districts a caller sees; the rows an export writes; the division list."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, scalar_row
 
 from devices.registry_rows import EquipmentRow, SiteRow
+
+_Row = TypeVar("_Row")
 
 # The orders a list may be asked for: name -> column (a leading '-' in the request: descending).
 SITE_SORTS = {"code": "s.code", "name": "s.name", "created_at": "s.created_at"}
@@ -104,6 +107,37 @@ def _where(conditions: list[str]) -> str:
     return ("WHERE " + " AND ".join(conditions)) if conditions else ""
 
 
+def _filters(given: Iterable[tuple[str, str, object]]) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of the (parameter, condition, value) whose value is not None, and their
+    parameters."""
+    kept = [(name, condition, value) for name, condition, value in given if value is not None]
+    return [condition for _, condition, _ in kept], {name: value for name, _, value in kept}
+
+
+def _seen(districts: frozenset[str] | None) -> list[str] | None:
+    return None if districts is None else sorted(districts)
+
+
+def _page(
+    conn: psycopg.Connection[Any],
+    row: type[_Row],
+    select: str,
+    count_from: str,
+    filters: tuple[list[str], dict[str, Any]],
+    order: sql.Composable,
+    limit: int,
+    offset: int,
+) -> tuple[list[_Row], int]:
+    """A page of `select` under the filters, and how many rows of `count_from` match in all."""
+    condition, params = _where(filters[0]), filters[1]
+    query = f"{select} {condition} {order.as_string(conn)} LIMIT %(limit)s OFFSET %(offset)s"
+    with conn.cursor(row_factory=class_row(row)) as cur:
+        found = cur.execute(query, {**params, "limit": limit, "offset": offset}).fetchall()
+    with conn.cursor(row_factory=scalar_row) as cur:
+        total = cur.execute(f"SELECT count(*) {count_from} {condition}", params).fetchone()
+    return found, int(total or 0)
+
+
 def list_sites(
     conn: psycopg.Connection[Any],
     where: SiteFilter,
@@ -114,27 +148,17 @@ def list_sites(
     offset: int = 0,
 ) -> tuple[list[Site], int]:
     """A page of sites and how many match in all."""
-    conditions: list[str] = []
-    params: dict[str, Any] = {}
-    if districts is not None:
-        conditions.append("s.division = ANY(%(districts)s)")
-        params["districts"] = sorted(districts)
-    if where.district is not None:
-        conditions.append("s.division = %(district)s")
-        params["district"] = where.district
-    if where.name is not None:
-        conditions.append("s.name ILIKE %(name)s")
-        params["name"] = "%" + where.name.replace("\\", "\\\\").replace("%", r"\%") + "%"
-    if where.retired is not None:
-        conditions.append(f"s.retired_at IS {'NOT ' if where.retired else ''}NULL")
-    condition = _where(conditions)
-    order = _order(sort, SITE_SORTS, "s.code").as_string(conn)
-    query = f"{_SITE_SELECT} {condition} {order} LIMIT %(limit)s OFFSET %(offset)s"
-    with conn.cursor(row_factory=class_row(Site)) as cur:
-        found = cur.execute(query, {**params, "limit": limit, "offset": offset}).fetchall()
-    with conn.cursor(row_factory=scalar_row) as cur:
-        total = cur.execute(f"SELECT count(*) FROM sites s {condition}", params).fetchone()
-    return found, int(total or 0)
+    name = None if where.name is None else where.name.replace("\\", "\\\\").replace("%", r"\%")
+    filters = _filters(
+        [
+            ("districts", "s.division = ANY(%(districts)s)", _seen(districts)),
+            ("district", "s.division = %(district)s", where.district),
+            ("name", "s.name ILIKE %(name)s", None if name is None else f"%{name}%"),
+            ("retired", "(s.retired_at IS NOT NULL) = %(retired)s", where.retired),
+        ]
+    )
+    order = _order(sort, SITE_SORTS, "s.code")
+    return _page(conn, Site, _SITE_SELECT, "FROM sites s", filters, order, limit, offset)
 
 
 def get_site(conn: psycopg.Connection[Any], code: str) -> Site | None:
@@ -152,34 +176,23 @@ def list_items(
     offset: int = 0,
 ) -> tuple[list[Item], int]:
     """A page of items and how many match in all."""
-    conditions: list[str] = []
-    params: dict[str, Any] = {}
-    if districts is not None:
-        conditions.append("left(e.site_code, 6) = ANY(%(districts)s)")
-        params["districts"] = sorted(districts)
-    for name, condition in (
-        ("site", "e.site_code = %(site)s"),
-        ("district", "left(e.site_code, 6) = %(district)s"),
-        ("kind", "e.kind = %(kind)s"),
-        ("status", "e.service_status = %(status)s"),
-        (
-            "service_ends_before",
-            "e.installed_on + make_interval(years => e.service_life_years)"
-            " < %(service_ends_before)s",
-        ),
-    ):
-        value = getattr(where, name)
-        if value is not None:
-            conditions.append(condition)
-            params[name] = value
-    condition = _where(conditions)
-    order = _order(sort, EQUIPMENT_SORTS, "e.code").as_string(conn)
-    query = f"{_ITEM_SELECT} {condition} {order} LIMIT %(limit)s OFFSET %(offset)s"
-    with conn.cursor(row_factory=class_row(Item)) as cur:
-        found = cur.execute(query, {**params, "limit": limit, "offset": offset}).fetchall()
-    with conn.cursor(row_factory=scalar_row) as cur:
-        total = cur.execute(f"SELECT count(*) FROM equipment e {condition}", params).fetchone()
-    return found, int(total or 0)
+    filters = _filters(
+        [
+            ("districts", "left(e.site_code, 6) = ANY(%(districts)s)", _seen(districts)),
+            ("site", "e.site_code = %(site)s", where.site),
+            ("district", "left(e.site_code, 6) = %(district)s", where.district),
+            ("kind", "e.kind = %(kind)s", where.kind),
+            ("status", "e.service_status = %(status)s", where.status),
+            (
+                "service_ends_before",
+                "e.installed_on + make_interval(years => e.service_life_years)"
+                " < %(service_ends_before)s",
+                where.service_ends_before,
+            ),
+        ]
+    )
+    order = _order(sort, EQUIPMENT_SORTS, "e.code")
+    return _page(conn, Item, _ITEM_SELECT, "FROM equipment e", filters, order, limit, offset)
 
 
 def get_item(conn: psycopg.Connection[Any], code: str) -> Item | None:
@@ -199,18 +212,14 @@ def export_rows(
     site: str | None = None,
 ) -> tuple[list[SiteRow], list[EquipmentRow]]:
     """The registry as an import file holds it: the items not retired, and their sites."""
-    conditions = ["e.service_status <> 'retired'", "s.retired_at IS NULL"]
-    params: dict[str, Any] = {}
-    if districts is not None:
-        conditions.append("s.division = ANY(%(districts)s)")
-        params["districts"] = sorted(districts)
-    if district is not None:
-        conditions.append("s.division = %(district)s")
-        params["district"] = district
-    if site is not None:
-        conditions.append("s.code = %(site)s")
-        params["site"] = site
-    condition = _where(conditions)
+    conditions, params = _filters(
+        [
+            ("districts", "s.division = ANY(%(districts)s)", _seen(districts)),
+            ("district", "s.division = %(district)s", district),
+            ("site", "s.code = %(site)s", site),
+        ]
+    )
+    condition = _where(["e.service_status <> 'retired'", "s.retired_at IS NULL", *conditions])
     with conn.cursor(row_factory=class_row(EquipmentRow)) as cur:
         items = cur.execute(
             f"SELECT {_EQUIPMENT_FIELDS} FROM equipment e JOIN sites s ON s.code = e.site_code "
@@ -244,19 +253,15 @@ def list_divisions(
     limit: int = 100,
     offset: int = 0,
 ) -> list[Division]:
-    conditions: list[str] = []
-    params: dict[str, Any] = {}
-    if parent is not None:
-        conditions.append("parent = %(parent)s")
-        params["parent"] = parent
-    if name is not None:
-        conditions.append("strpos(name, %(name)s) > 0")
-        params["name"] = name
-    if in_force is not None:
-        conditions.append("in_force = %(in_force)s")
-        params["in_force"] = in_force
+    conditions, params = _filters(
+        [
+            ("parent", "parent = %(parent)s", parent),
+            ("name", "strpos(name, %(name)s) > 0", name),
+            ("in_force", "in_force = %(in_force)s", in_force),
+        ]
+    )
     query = (
-        f"SELECT code, name, parent, level, in_force, population FROM divisions "
+        "SELECT code, name, parent, level, in_force, population FROM divisions "
         f"{_where(conditions)} ORDER BY code LIMIT %(limit)s OFFSET %(offset)s"
     )
     with conn.cursor(row_factory=class_row(Division)) as cur:
