@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.alerts import DISTRICT_PATTERN
 from api.auth import ADMIN, STAFF, Principal
 from api.database import DbConnection
 from api.problems import Problem, problem_responses
@@ -30,7 +31,7 @@ router = APIRouter(
 )
 Admin = Annotated[Principal, Depends(ADMIN)]
 Staff = Annotated[Principal, Depends(STAFF)]
-District = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+District = Annotated[str, Field(pattern=DISTRICT_PATTERN)]
 
 
 class Member(BaseModel):

@@ -10,6 +10,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from api.alerts import DISTRICT_PATTERN, SITE_PATTERN
 from api.auth import MANAGERS, Principal
 from api.database import DbConnection
 from api.problems import Problem
@@ -31,14 +32,14 @@ RowT = TypeVar("RowT", bound=BaseModel)
 
 Manager = Annotated[Principal, Depends(MANAGERS)]
 District = Annotated[
-    str | None, Query(pattern=r"^[0-9]{6}$", description="one district (6-digit division)")
+    str | None, Query(pattern=DISTRICT_PATTERN, description="one district (6-digit division)")
 ]
-Site = Annotated[str | None, Query(pattern=r"^[0-9]{6}-[0-9]{4}$", description="one site")]
+Site = Annotated[str | None, Query(pattern=SITE_PATTERN, description="one site")]
 Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset; default now")]
 Start = Annotated[AwareDatetime | None, Query(description="period start; default end - 30 days")]
 
 
-def _scope(principal: Principal, district: str | None, site: str | None) -> Scope:
+def scope_for(principal: Principal, district: str | None, site: str | None = None) -> Scope:
     """The caller's districts, narrowed to the district or site asked for; one they do not see is
     a 403."""
     for asked, seen in ((district, principal.sees_district), (site, principal.sees_site)):
@@ -147,7 +148,7 @@ def read_good_order(
 ) -> GoodOrderOut:
     """完好率: installed, unretired items in service with no open critical alert."""
     at = now or datetime.now(UTC)
-    rows = good_order(conn, at, _scope(principal, district, site), by_site=by_site)
+    rows = good_order(conn, at, scope_for(principal, district, site), by_site=by_site)
     return GoodOrderOut(now=at, rows=[GoodOrderRow.model_validate(r) for r in rows])
 
 
@@ -162,7 +163,7 @@ def read_repair_times(
 ) -> PeriodOut[RepairTimesRow]:
     """Mean time to repair over the tickets closed in the period, per district."""
     period = _period(start, end)
-    rows = repair_times(conn, period, _scope(principal, district, site))
+    rows = repair_times(conn, period, scope_for(principal, district, site))
     return _in_period(RepairTimesRow, period, rows)
 
 
@@ -178,7 +179,7 @@ def read_mtbf_per_item(
 ) -> PeriodOut[ItemMtbfRow]:
     """The items that failed in the period, most failures first."""
     period = _period(start, end)
-    rows = mtbf_per_item(conn, period, _scope(principal, district, site), limit=limit)
+    rows = mtbf_per_item(conn, period, scope_for(principal, district, site), limit=limit)
     return _in_period(ItemMtbfRow, period, rows)
 
 
@@ -193,7 +194,7 @@ def read_mtbf_per_kind(
 ) -> PeriodOut[KindMtbfRow]:
     """Mean time between failures per equipment type; the total first."""
     period = _period(start, end)
-    rows = mtbf_per_kind(conn, period, _scope(principal, district, site))
+    rows = mtbf_per_kind(conn, period, scope_for(principal, district, site))
     return _in_period(KindMtbfRow, period, rows)
 
 
@@ -208,7 +209,7 @@ def read_closed_on_time(
 ) -> PeriodOut[OnTimeRow]:
     """The share of tickets closed within their deadline, per month and crew; the total first."""
     period = _period(start, end)
-    rows = closed_on_time(conn, period, _scope(principal, district, site))
+    rows = closed_on_time(conn, period, scope_for(principal, district, site))
     return _in_period(OnTimeRow, period, rows)
 
 
@@ -222,5 +223,5 @@ def read_open_tickets(
 ) -> OpenTicketsOut:
     """Tickets open at `now` by age (<24 h, 1-3 d, 3-7 d, >7 d) and crew; the total first."""
     at = now or datetime.now(UTC)
-    rows = open_tickets(conn, at, _scope(principal, district, site))
+    rows = open_tickets(conn, at, scope_for(principal, district, site))
     return OpenTicketsOut(now=at, rows=[OpenTicketsRow.model_validate(r) for r in rows])

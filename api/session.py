@@ -56,6 +56,22 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
+def session_ttl(settings: ApiSettings) -> timedelta:
+    return timedelta(hours=settings.session_hours)
+
+
+def set_session_cookie(response: Response, token: str, settings: ApiSettings) -> None:
+    """The session as an HttpOnly cookie, for the pages (the API's sign-in and the pages' own)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(session_ttl(settings).total_seconds()),
+        httponly=True,
+        secure=settings.env == "prod",
+        samesite="lax",  # no cookie on a cross-site POST: the pages' forms are not forgeable
+    )
+
+
 def _me(conn: DbConnection, principal: Principal) -> Me:
     person = get_person(conn, principal.person_id)
     assert person is not None  # the credential resolved to an active person in this transaction
@@ -77,20 +93,12 @@ def create_session(
     """Sign in with a login and password. A wrong password and an unknown login are the same
     401, so the answer does not tell whether a login exists."""
     settings: ApiSettings = request.app.state.settings
-    ttl = timedelta(hours=settings.session_hours)
-    issued = sign_in(conn, datetime.now(UTC), body.login, body.password, ttl)
+    issued = sign_in(conn, datetime.now(UTC), body.login, body.password, session_ttl(settings))
     if issued is None:
         raise Problem(401, "Sign-in failed", "the login or the password is wrong")
     expires_at = issued.credential.expires_at
     assert expires_at is not None
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=int(ttl.total_seconds()),
-        httponly=True,
-        secure=settings.env == "prod",
-        samesite="lax",  # no cookie on a cross-site POST: the pages' forms are not forgeable
-    )
+    set_session_cookie(response, issued.token, settings)
     principal = resolve(conn, issued.token, datetime.now(UTC))
     assert principal is not None
     return SessionOut(token=issued.token, expires_at=expires_at, me=_me(conn, principal))

@@ -75,15 +75,16 @@ class ActionIn(BaseModel):
     )
 
 
+def person_actions(status: str) -> set[TicketAction]:
+    """What the ticket's state allows a person, whoever may do it (auto_close is the system's)."""
+    return allowed_actions(TicketStatus(status)) - {TicketAction.AUTO_CLOSE}
+
+
 def _detail(conn: DbConnection, ticket: TicketRow) -> TicketDetail:
     alerts = list_alerts(conn, AlertFilter(ticket_id=ticket.id), districts=None, limit=1000)
     return TicketDetail(
         **TicketOut.model_validate(ticket).model_dump(),
-        allowed_actions=sorted(
-            a.value
-            for a in allowed_actions(TicketStatus(ticket.status))
-            if a is not TicketAction.AUTO_CLOSE
-        ),
+        allowed_actions=sorted(a.value for a in person_actions(ticket.status)),
         alerts=[AlertOut.model_validate(a) for a in alerts],
         history=[HistoryEntry.model_validate(e) for e in history(conn, "ticket", ticket.id)],
     )
@@ -123,19 +124,20 @@ def read_ticket(ticket_id: int, conn: DbConnection, principal: Staff) -> TicketD
     return _detail(conn, ticket)
 
 
-def _may_do_everything(principal: Principal, crew_id: int | None) -> bool:
+def may_take_every_action(principal: Principal, crew_id: int | None) -> bool:
+    """Admins, managers and the crew's supervisor; other crew members take CREW_ACTIONS only."""
     return principal.role in ("admin", "manager") or (
         crew_id is not None and crew_id in principal.supervises
     )
 
 
-@router.post("/{ticket_id}/actions", openapi_extra=STAFF.openapi_extra)
-def act_on_ticket(
-    ticket_id: int, body: ActionIn, conn: DbConnection, principal: Staff
-) -> TicketDetail:
-    """Move the ticket: 404 for no such ticket, 403 for a ticket of another district or an
-    action that is not yours to take, 409 for one its state does not allow (naming those it
-    does), 422 for a missing reason or assignee."""
+def move_ticket(
+    conn: DbConnection, principal: Principal, ticket_id: int, body: ActionIn
+) -> datetime:
+    """The moment it acted, once it had the lock. Raises Problem: 404 for no such ticket, 403 for
+    a ticket of another district or an action that is not the caller's to take, 409 for one its
+    state does not allow (naming those it does), 422 for a missing reason or assignee. The crew
+    pages act through it too."""
     lock(conn)
     now = datetime.now(UTC)
     ticket = get_ticket(conn, ticket_id)
@@ -143,7 +145,7 @@ def act_on_ticket(
         raise Problem(404, "Not found", f"there is no ticket {ticket_id}")
     forbidden_unless_seen(principal, ticket.site_code, f"ticket {ticket_id}")
     action = TicketAction(body.action)
-    if not _may_do_everything(principal, ticket.crew_id) and action not in CREW_ACTIONS:
+    if not may_take_every_action(principal, ticket.crew_id) and action not in CREW_ACTIONS:
         crew_may = ", ".join(sorted(a.value for a in CREW_ACTIONS))
         raise Problem(
             403,
@@ -177,6 +179,17 @@ def act_on_ticket(
         raise Problem(404, "Not found", str(exc)) from None
     except ValueError as exc:
         raise Problem(422, "Incomplete action", str(exc)) from None
+    return now
+
+
+@router.post("/{ticket_id}/actions", openapi_extra=STAFF.openapi_extra)
+def act_on_ticket(
+    ticket_id: int, body: ActionIn, conn: DbConnection, principal: Staff
+) -> TicketDetail:
+    """Move the ticket: 404 for no such ticket, 403 for a ticket of another district or an
+    action that is not yours to take, 409 for one its state does not allow (naming those it
+    does), 422 for a missing reason or assignee."""
+    now = move_ticket(conn, principal, ticket_id, body)
     moved = get_ticket_row(conn, now, ticket_id, districts=None)
     assert moved is not None
     return _detail(conn, moved)

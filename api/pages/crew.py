@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -18,11 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, forbidden_unless_seen, hidden_unless_seen
 from api.database import DbConnection
 from api.pages.crew_queries import place_of, reports_of_ticket, sites_due, work_of
-from api.pages.i18n import choose_lang, translator
+from api.pages.i18n import choose_lang, kind_name
 from api.pages.photos import (
     PHOTO_MAX_MB,
     PHOTOS_MAX,
-    FormTooLarge,
     PhotoError,
     get_photo,
     insert_photo,
@@ -32,22 +31,17 @@ from api.pages.photos import (
     read_form,
 )
 from api.pages.rendering import page_error, render, wants_html
+from api.pages.routing import page_router
 from api.pages.signin import CREW_PAGES, Staff
 from api.problems import Problem
-from api.tickets import ActionIn, _may_do_everything, act_on_ticket
-from devices.catalog import EQUIPMENT_TYPES
+from api.tickets import ActionIn, may_take_every_action, move_ticket, person_actions
 from maintenance.audit import Actor, history, record
 from maintenance.crews import get_crew
 from maintenance.listing import AlertFilter, get_ticket_row, list_alerts
-from maintenance.ticket_states import CREW_ACTIONS, TicketAction, TicketStatus, allowed_actions
+from maintenance.ticket_states import CREW_ACTIONS, TicketAction
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = page_router()
 ROLES = CREW_PAGES.openapi_extra
-
-
-def kind_name(kind: str, lang: str) -> str:
-    found = EQUIPMENT_TYPES.get(kind)
-    return kind if found is None else (found.name_zh if lang == "zh" else found.name_en)
 
 
 @router.get("/crew", openapi_extra=ROLES)
@@ -68,8 +62,8 @@ def my_tickets(request: Request, conn: DbConnection, principal: Staff) -> Respon
 
 
 def _actions_for(principal: Principal, status: str, crew_id: int | None) -> list[str]:
-    possible = allowed_actions(TicketStatus(status)) - {TicketAction.AUTO_CLOSE}
-    if not _may_do_everything(principal, crew_id):
+    possible = person_actions(status)
+    if not may_take_every_action(principal, crew_id):
         possible &= CREW_ACTIONS
     order = list(TicketAction)
     return [a.value for a in sorted(possible, key=order.index)]
@@ -147,7 +141,7 @@ def _act(
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise Problem(422, "Invalid action", detail) from None
     with conn.transaction():  # a savepoint: an action refused half-way leaves nothing behind
-        act_on_ticket(ticket_id, body, conn, principal)
+        move_ticket(conn, principal, ticket_id, body)
 
 
 @router.post("/crew/tickets/{ticket_id}/actions", openapi_extra=ROLES)
@@ -156,17 +150,13 @@ async def ticket_action(
 ) -> Response:
     """Done: back to the ticket (303). Refused: the ticket again, saying why, with the API's
     status (403 another district or not a crew action, 404, 409 not in this state, 422)."""
-    t = translator(choose_lang(request)[0])
-    try:
-        fields, _ = await read_form(request)
-    except FormTooLarge as exc:
-        return page_error(request, exc.status, t["err_too_large"], exc.detail)
+    fields, _ = await read_form(request)
     try:
         await run_in_threadpool(_act, conn, principal, ticket_id, fields)
     except Problem as exc:
         context = await run_in_threadpool(_ticket_context, request, conn, principal, ticket_id)
         if context is None or not wants_html(request):
-            return page_error(request, exc.status, exc.title, exc.detail)
+            raise
         context["error"] = exc.detail
         back = f"/crew/tickets/{ticket_id}"
         return render(request, "ticket.html", context, status=exc.status, switch_path=back)
@@ -203,15 +193,8 @@ def _add_repair_photos(
 async def repair_photos(
     ticket_id: int, request: Request, conn: DbConnection, principal: Staff
 ) -> Response:
-    t = translator(choose_lang(request)[0])
-    try:
-        _, uploads = await read_form(request)
-    except FormTooLarge as exc:
-        return page_error(request, exc.status, t["err_too_large"], exc.detail)
-    try:
-        await run_in_threadpool(_add_repair_photos, conn, principal, ticket_id, uploads)
-    except Problem as exc:
-        return page_error(request, exc.status, exc.title, exc.detail)
+    _, uploads = await read_form(request)
+    await run_in_threadpool(_add_repair_photos, conn, principal, ticket_id, uploads)
     return RedirectResponse(f"/crew/tickets/{ticket_id}#photos", status_code=303)
 
 
@@ -222,9 +205,6 @@ def photo(photo_id: int, request: Request, conn: DbConnection, principal: Staff)
     if found is None:
         return page_error(request, 404, "Not found", f"there is no photo {photo_id}")
     content_type, data, site_code = found
-    try:
-        hidden_unless_seen(principal, site_code, f"photo {photo_id}")
-    except Problem as exc:
-        return page_error(request, exc.status, exc.title, exc.detail)
+    hidden_unless_seen(principal, site_code, f"photo {photo_id}")
     headers = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
     return Response(data, media_type=content_type, headers=headers)

@@ -10,6 +10,8 @@ from typing import Literal
 
 from fastapi import Request
 
+from devices.catalog import EQUIPMENT_TYPES
+
 Lang = Literal["zh", "en"]
 LANG_COOKIE = "fitmon_lang"
 
@@ -224,3 +226,9 @@ def translator(lang: Lang) -> dict[str, str]:
 def kind_safety(kind: str, lang: Lang) -> str | None:
     pair = KIND_SAFETY.get(kind)
     return None if pair is None else pair[0 if lang == "zh" else 1]
+
+
+def kind_name(kind: str, lang: Lang) -> str:
+    """The equipment type's name in the catalog (devices.catalog); an unknown kind as it is."""
+    found = EQUIPMENT_TYPES.get(kind)
+    return kind if found is None else (found.name_zh if lang == "zh" else found.name_en)

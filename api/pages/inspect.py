@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -16,16 +16,17 @@ from api.auth import Principal, forbidden_unless_seen, hidden_unless_seen
 from api.database import DbConnection
 from api.inspections import InspectionIn, add_inspection
 from api.pages.checklists import ANSWERS, SITE_CHECKS, check_keys, checks_for
-from api.pages.crew import ROLES, kind_name
+from api.pages.crew import ROLES
 from api.pages.crew_queries import SiteItem, site_items, site_name
-from api.pages.i18n import choose_lang, translator
-from api.pages.photos import FormTooLarge, read_form
-from api.pages.rendering import page_error, render
+from api.pages.i18n import Lang, choose_lang, kind_name
+from api.pages.photos import read_form
+from api.pages.rendering import render
+from api.pages.routing import page_router
 from api.pages.signin import Staff
 from api.problems import Problem
 from devices.codes import CodeError, parse_site_code
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = page_router()
 CHECKLIST = "GB 19272-2024 Annex I"
 _NOTE_MAX = 4000
 
@@ -48,7 +49,7 @@ def _site(
 
 
 def _context(
-    principal: Principal, site_code: str, name: str, items: list[SiteItem], lang: str
+    principal: Principal, site_code: str, name: str, items: list[SiteItem], lang: Lang
 ) -> dict[str, Any]:
     return {
         "principal": principal,
@@ -66,10 +67,7 @@ def _context(
 def inspection_form(
     site_code: str, request: Request, conn: DbConnection, principal: Staff
 ) -> Response:
-    try:
-        name, items = _site(conn, principal, site_code)
-    except Problem as exc:
-        return page_error(request, exc.status, exc.title, exc.detail)
+    name, items = _site(conn, principal, site_code)
     lang = choose_lang(request)[0]
     return render(request, "inspect.html", _context(principal, site_code, name, items, lang))
 
@@ -104,9 +102,14 @@ def findings_from(fields: dict[str, str], items: list[SiteItem]) -> dict[str, An
 
 
 def _record(
-    conn: psycopg.Connection[Any], principal: Principal, site_code: str, fields: dict[str, str]
-) -> tuple[int, list[str]]:
-    _, items = _site(conn, principal, site_code, acting=True)
+    conn: psycopg.Connection[Any],
+    principal: Principal,
+    site_code: str,
+    fields: dict[str, str],
+    lang: Lang,
+) -> dict[str, Any]:
+    """The inspection recorded: the form's page again, saying so and listing the defects."""
+    name, items = _site(conn, principal, site_code, acting=True)
     note = fields.get("note", "").strip() or None
     if note is not None and len(note) > _NOTE_MAX:
         raise Problem(422, "Note too long", f"a note has at most {_NOTE_MAX} characters")
@@ -116,7 +119,8 @@ def _record(
     except ValidationError as exc:
         raise Problem(422, "Invalid inspection", str(exc)) from None
     recorded = add_inspection(body, conn, principal)
-    return recorded.id, findings["defects"]
+    context = _context(principal, site_code, name, items, lang)
+    return {**context, "recorded": recorded.id, "defects": findings["defects"]}
 
 
 @router.post("/crew/sites/{site_code}/inspect", openapi_extra=ROLES)
@@ -125,22 +129,7 @@ async def record_inspection_form(
 ) -> Response:
     """Recorded: the page says so and lists the defects (201). Refused: 403 (another district),
     404, 422, saying why."""
-    t = translator(choose_lang(request)[0])
-    try:
-        fields, _ = await read_form(request)
-    except FormTooLarge as exc:
-        return page_error(request, exc.status, t["err_too_large"], exc.detail)
-    try:
-        inspection_id, defects = await run_in_threadpool(
-            _record, conn, principal, site_code, fields
-        )
-    except Problem as exc:
-        return page_error(request, exc.status, exc.title, exc.detail)
+    fields, _ = await read_form(request)
     lang = choose_lang(request)[0]
-    name, items = await run_in_threadpool(_site, conn, principal, site_code)
-    context = {
-        **_context(principal, site_code, name, items, lang),
-        "recorded": inspection_id,
-        "defects": defects,
-    }
+    context = await run_in_threadpool(_record, conn, principal, site_code, fields, lang)
     return render(request, "inspect.html", context, status=201)

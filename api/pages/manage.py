@@ -8,16 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 
+from api.alerts import DISTRICT_PATTERN
 from api.database import DbConnection
+from api.figures import scope_for
 from api.pages.rendering import page_error, render
+from api.pages.routing import page_router
 from api.pages.signin import MANAGER_PAGES, Manager
-from maintenance.figures import Period, Scope, closed_on_time, good_order, open_tickets
+from maintenance.figures import Period, closed_on_time, good_order, open_tickets
 from maintenance.listing import OPEN_TICKET_STATES, TicketFilter, list_tickets
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = page_router()
 PAGE_SIZE = 50
 _PERIOD = timedelta(days=30)
 
@@ -27,19 +30,15 @@ def districts_view(
     request: Request,
     conn: DbConnection,
     principal: Manager,
-    district: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+    district: Annotated[str | None, Query(pattern=DISTRICT_PATTERN)] = None,
     status: Annotated[str | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    if district is not None and not principal.sees_district(district):
-        mine = ", ".join(sorted(principal.districts or ())) or "none"
-        detail = f"{district} is outside your districts ({mine})"
-        return page_error(request, 403, "Not your district", detail)
+    scope = scope_for(principal, district)  # 403 for a district not theirs, as the API's figures
     if status is not None and status not in OPEN_TICKET_STATES:
         detail = f"status is one of {', '.join(OPEN_TICKET_STATES)}, not {status!r}"
         return page_error(request, 422, "Invalid status", detail)
     now = datetime.now(UTC)
-    scope = Scope(districts=principal.districts, district=district)
     # One more than a page, to know whether there is a next one.
     found = [
         t

@@ -103,3 +103,10 @@ def page_error(
         status=status,
         headers=headers,
     )
+
+
+def too_many(request: Request, wait_s: int) -> Response:
+    """429 for a client over one of its rate limits (api.rate_limits), saying when to come back."""
+    t = translator(choose_lang(request)[0])
+    retry = {"Retry-After": str(wait_s)}
+    return page_error(request, 429, t["too_many"], t["too_many"], headers=retry)

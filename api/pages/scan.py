@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from psycopg.rows import class_row
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import PUBLIC
 from api.database import DbConnection
-from api.pages.i18n import Lang, choose_lang, kind_safety, translator
+from api.pages.i18n import Lang, choose_lang, kind_name, kind_safety, translator
 from api.pages.photos import (
     PHOTO_MAX_MB,
     PHOTOS_MAX,
@@ -33,13 +33,13 @@ from api.pages.photos import (
     prepare_photo,
     read_form,
 )
-from api.pages.rendering import page_error, render, wants_html
+from api.pages.rendering import page_error, render, too_many, wants_html
+from api.pages.routing import page_router
 from api.rate_limits import PageLimits, client_of, page_limits
-from devices.catalog import EQUIPMENT_TYPES
 from devices.codes import CodeError, parse_equipment_code
 from maintenance.reports import CATEGORIES, DESCRIPTION_MAX, Category, file_report
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = page_router()
 Limits = Annotated[PageLimits, Depends(page_limits)]
 _PHONE_RE = re.compile(r"\+?[0-9]{5,20}", re.ASCII)
 
@@ -83,13 +83,6 @@ def get_scan_item(conn: psycopg.Connection[Any], code: str) -> ScanItem | None:
         return cur.execute(_ITEM, (code,)).fetchone()
 
 
-def _too_many(request: Request, wait_s: int) -> Response:
-    t = translator(choose_lang(request)[0])
-    return page_error(
-        request, 429, t["too_many"], t["too_many"], headers={"Retry-After": str(wait_s)}
-    )
-
-
 def _find(
     request: Request, conn: psycopg.Connection[Any], limits: PageLimits, raw: str
 ) -> ScanItem | Response:
@@ -97,7 +90,7 @@ def _find(
     client = client_of(request)
     wait = limits.blocked("misses", client)
     if wait is not None:
-        return _too_many(request, wait)
+        return too_many(request, wait)
     t = translator(choose_lang(request)[0])
     code = raw.strip().upper()
     try:
@@ -114,11 +107,9 @@ def _find(
 
 
 def _page_context(item: ScanItem, lang: Lang) -> dict[str, Any]:
-    kind = EQUIPMENT_TYPES.get(item.kind)
-    name = item.kind if kind is None else (kind.name_zh if lang == "zh" else kind.name_en)
     return {
         "item": item,
-        "name": name,
+        "name": kind_name(item.kind, lang),
         "past_life": item.life_ends_on < datetime.now(UTC).date(),
         "safety": [
             *translator(lang)["safety_general"].split("|"),
@@ -140,7 +131,7 @@ _NO_STORE = {"Cache-Control": "no-cache", "Vary": "Cookie"}
 def scan_page(code: str, request: Request, conn: DbConnection, limits: Limits) -> Response:
     wait = limits.hit("views", client_of(request))
     if wait is not None:
-        return _too_many(request, wait)
+        return too_many(request, wait)
     found = _find(request, conn, limits, code)
     if not isinstance(found, ScanItem):
         return found
@@ -206,7 +197,7 @@ async def report_fault(code: str, request: Request, conn: DbConnection, limits: 
     """The form's answer: a thank-you page (201), or the form again with what to correct (422)."""
     wait = limits.hit("reports", client_of(request))
     if wait is not None:
-        return _too_many(request, wait)
+        return too_many(request, wait)
     found = await run_in_threadpool(_find, request, conn, limits, code)
     if not isinstance(found, ScanItem):
         return found
@@ -216,7 +207,7 @@ async def report_fault(code: str, request: Request, conn: DbConnection, limits: 
         return page_error(request, 409, t["retired_why"], f"{found.code} is retired")
     try:
         fields, uploads = await read_form(request)
-    except FormTooLarge as exc:
+    except FormTooLarge as exc:  # caught here, not by PageRoute: its title follows `t` above
         return page_error(request, exc.status, t["err_too_large"], exc.detail)
     checked = await run_in_threadpool(_check_report, fields, uploads, t)
     if isinstance(checked, list):

@@ -1,40 +1,31 @@
 """Signing in and out of the crew pages, and who may see them: a page declares its roles as the
 API's routes do (`PageAllow` is an `Allow`), and a browser that is not signed in is sent to the
-sign-in page instead of getting a 401 (any other client gets the API's 401 problem)."""
+sign-in page instead of getting a 401 (any other client gets the API's 401 problem; routing.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import PUBLIC, SESSION_COOKIE, Allow, Principal, Role, presented_token, resolve
 from api.database import DbConnection
 from api.pages.i18n import choose_lang, translator
-from api.pages.photos import FormTooLarge, read_form
-from api.pages.rendering import page_error, render, wants_html
+from api.pages.photos import read_form
+from api.pages.rendering import page_error, render, too_many, wants_html
+from api.pages.routing import SIGN_IN, SignInRequired, page_router
 from api.problems import Problem
 from api.rate_limits import PageLimits, client_of, page_limits
+from api.session import session_ttl, set_session_cookie
 from api.settings import ApiSettings
 from maintenance.credentials import sign_in, sign_out
 from maintenance.people import PASSWORD_MAX
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = page_router()
 HOME = "/crew"
-
-
-class SignInRequired(Exception):
-    def __init__(self, next_path: str) -> None:
-        super().__init__(next_path)
-        self.next_path = next_path
-
-
-class PageProblem(Problem):
-    """A Problem of a page's own: a page for a browser, problem+json for anyone else."""
 
 
 class PageAllow(Allow):
@@ -47,10 +38,10 @@ class PageAllow(Allow):
             if wants_html(request):
                 raise SignInRequired(request.url.path)
             why = "this needs a signed-in person" if token is None else "the session has ended"
-            raise PageProblem(401, "Not signed in", why, {"WWW-Authenticate": "Bearer"})
+            raise Problem(401, "Not signed in", why, {"WWW-Authenticate": "Bearer"})
         if principal.role not in self.roles:
             detail = f"this is for {', '.join(self.roles)}; you are {principal.role}"
-            raise PageProblem(403, "Not allowed", detail)
+            raise Problem(403, "Not allowed", detail)
         return principal
 
 
@@ -65,19 +56,6 @@ Manager = Annotated[Principal, Depends(MANAGER_PAGES)]
 Limits = Annotated[PageLimits, Depends(page_limits)]
 
 
-def install_sign_in(app: FastAPI) -> None:
-    async def on_sign_in_required(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SignInRequired)
-        return RedirectResponse(f"/crew/sign-in?next={quote(exc.next_path)}", status_code=303)
-
-    async def on_page_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, PageProblem)
-        return page_error(request, exc.status, exc.title, exc.detail, headers=exc.headers)
-
-    app.add_exception_handler(SignInRequired, on_sign_in_required)
-    app.add_exception_handler(PageProblem, on_page_problem)
-
-
 def _safe_next(candidate: str | None) -> str:
     """Only a crew page of this site: never an open redirect."""
     if candidate and candidate.startswith("/crew") and "//" not in candidate:
@@ -85,28 +63,22 @@ def _safe_next(candidate: str | None) -> str:
     return HOME
 
 
-@router.get("/crew/sign-in", openapi_extra=PUBLIC)
+@router.get(SIGN_IN, openapi_extra=PUBLIC)
 def sign_in_page(request: Request) -> Response:
     next_path = _safe_next(request.query_params.get("next"))
     return render(request, "sign_in.html", {"next": next_path, "error": None, "login": ""})
 
 
-@router.post("/crew/sign-in", openapi_extra=PUBLIC)
+@router.post(SIGN_IN, openapi_extra=PUBLIC)
 async def sign_in_form(request: Request, conn: DbConnection, limits: Limits) -> Response:
-    t = translator(choose_lang(request)[0])
     wait = limits.hit("sign_ins", client_of(request))
     if wait is not None:
-        return page_error(
-            request, 429, t["too_many"], t["too_many"], headers={"Retry-After": str(wait)}
-        )
-    try:
-        fields, _ = await read_form(request)
-    except FormTooLarge as exc:
-        return page_error(request, exc.status, t["err_too_large"], exc.detail)
+        return too_many(request, wait)
+    fields, _ = await read_form(request)
+    t = translator(choose_lang(request)[0])
     login, password = fields.get("login", "").strip(), fields.get("password", "")
     next_path = _safe_next(fields.get("next", ""))
     settings: ApiSettings = request.app.state.settings
-    ttl = timedelta(hours=settings.session_hours)
     if not login or not password:
         if not wants_html(request):
             return page_error(request, 422, "Invalid sign-in", "give a login and a password")
@@ -114,6 +86,7 @@ async def sign_in_form(request: Request, conn: DbConnection, limits: Limits) -> 
         return render(request, "sign_in.html", context, status=422)
     issued = None
     if len(login) <= 64 and len(password) <= PASSWORD_MAX:
+        ttl = session_ttl(settings)
         issued = await run_in_threadpool(sign_in, conn, datetime.now(UTC), login, password, ttl)
     if issued is None:
         if not wants_html(request):
@@ -121,14 +94,7 @@ async def sign_in_form(request: Request, conn: DbConnection, limits: Limits) -> 
         context = {"next": next_path, "error": t["sign_in_failed"], "login": login}
         return render(request, "sign_in.html", context, status=401)
     response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=int(ttl.total_seconds()),
-        httponly=True,
-        secure=settings.env == "prod",
-        samesite="lax",  # no cookie on a cross-site POST: the forms are not forgeable
-    )
+    set_session_cookie(response, issued.token, settings)
     return response
 
 
@@ -137,6 +103,6 @@ def sign_out_form(request: Request, conn: DbConnection, principal: Staff) -> Res
     token = presented_token(request)
     assert token is not None
     sign_out(conn, datetime.now(UTC), token)  # an API token is not revoked here: None
-    response = RedirectResponse("/crew/sign-in", status_code=303)
+    response = RedirectResponse(SIGN_IN, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

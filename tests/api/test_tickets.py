@@ -5,16 +5,14 @@ inbox is taken by calling the service's function directly."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from maintenance.inbox import take_inbox
 from tests.api.roles_support import District, add_person, bearer, make_district, token_for
-from tests.maintenance.support import settings, write_fault
+from tests.pages.support import faulty_ticket as ticket_of_fault
 
 
 @pytest.fixture
@@ -25,16 +23,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 def faulty_ticket(conn: psycopg.Connection[Any], district: District) -> int:
     """A critical fault on the district's first item, taken: its ticket's id."""
-    code = district.world.codes[0]
-    write_fault(conn, code, 1, ts=datetime.now(UTC))
-    take_inbox(conn, datetime.now(UTC), settings(), limit=100_000)
-    conn.commit()
-    row = conn.execute(
-        "SELECT id FROM tickets WHERE code = %s AND status <> 'closed'", (code,)
-    ).fetchone()
-    conn.commit()
-    assert row is not None
-    return int(row[0])
+    return ticket_of_fault(conn, district.world.codes[0], fault="MECH_JAM")
 
 
 def ticket_state(conn: psycopg.Connection[Any], ticket_id: int) -> tuple[Any, ...]:

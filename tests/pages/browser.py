@@ -4,7 +4,6 @@ by uvicorn in a thread of the test process. Screenshots go to .artifacts/pages/.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.settings import ApiSettings
 from db.embedded import free_port
+from tests.support import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,11 +38,9 @@ def live_api(database_url: str) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API did not start")
-        time.sleep(0.02)
+    wait_until(lambda: server.started or not thread.is_alive(), 20, "the API to start")
+    if not server.started:
+        raise RuntimeError("the API did not start: its thread ended")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

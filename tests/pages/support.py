@@ -62,9 +62,11 @@ def photo_bytes(fmt: str = "JPEG", size: tuple[int, int] = (640, 480), exif: byt
     return out.getvalue()
 
 
-def faulty_ticket(conn: psycopg.Connection[Any], code: str) -> int:
+def faulty_ticket(
+    conn: psycopg.Connection[Any], code: str, *, fault: str = "STRUCTURE_TILT"
+) -> int:
     """A critical fault on the item, taken by the maintenance service: its ticket's id."""
-    write_fault(conn, code, 1, fault="STRUCTURE_TILT", ts=datetime.now(UTC))
+    write_fault(conn, code, 1, fault=fault, ts=datetime.now(UTC))
     take_inbox(conn, datetime.now(UTC), settings(), limit=100_000)
     conn.commit()
     row = conn.execute(
