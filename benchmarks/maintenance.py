@@ -19,12 +19,9 @@ import itertools
 import json
 import logging
 import multiprocessing
-import os
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -38,12 +35,18 @@ import psycopg
 import structlog
 
 from benchmarks.bare_subscriber import Mqtt
-from benchmarks.ingest import REPO_ROOT, IngestProcess, bench_database, machine_context
+from benchmarks.harness import (
+    IngestProcess,
+    ServiceProcess,
+    bench_services,
+    ingest_env,
+    machine_context,
+    percentile,
+)
 from benchmarks.notify_latency import TARGET_P99_S as NOTIFY_TARGET_P99_S
 from benchmarks.notify_latency import NotifyLeg
 from benchmarks.workload import build_registry
 from cli.services import LocalBroker
-from db.registry_writes import upsert_registry
 from devices.protocol import item_topic
 
 TARGET_P99_S = 0.5
@@ -136,37 +139,10 @@ class Load:
         return (stored - self.stored0) / (at - self.at0), sent / took
 
     def _stored(self) -> float:
-        return self.ingest.metric(STORED) - self.ingest.metric(f'{STORED}{{kind="fault"}}')
+        return self.ingest.metric(STORED) - self.ingest.metric(STORED, kind="fault")
 
 
 # -- the measured run ----------------------------------------------------------------------------
-
-
-class MaintenanceProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "maintenance"],
-                cwd=REPO_ROOT,
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while "maintenance service started" not in log_path.read_text(errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maintenance did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass
@@ -261,7 +237,8 @@ def measure(bench: Bench, args: argparse.Namespace) -> Result:
     baseline = load.finish()
     print(f"  stored {baseline[0]:,.0f}/s of {baseline[1]:,.0f}/s published", flush=True)
     env = {**bench.env(), "FITMON_LOG_FORMAT": "json"}
-    service = MaintenanceProcess(env, bench.workdir / "maintenance.log")
+    service = ServiceProcess("maintenance", env, bench.workdir / "maintenance.log")
+    service.wait_for_log("maintenance service started")
     notify = NotifyLeg.start(bench.db_url, bench.workdir)
     try:
         wait_inbox_empty(bench.db_url, 120)
@@ -301,11 +278,6 @@ def measure(bench: Bench, args: argparse.Namespace) -> Result:
     poll_s = statistics.mean(gaps) if gaps else float("nan")
     missing = len(fault_codes) - len(latencies)
     return Result(baseline, loaded, latencies, taken, missing, poll_s, notified)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def print_report(context: list[str], args: argparse.Namespace, result: Result) -> None:
@@ -401,37 +373,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     registry = build_registry(args.items, args.sites)
-    with contextlib.ExitStack() as stack:
-        if args.workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fitmon-bench-")))
-        else:
-            workdir = args.workdir.resolve()
-            workdir.mkdir(parents=True, exist_ok=True)
-        broker = LocalBroker(workdir / "broker")
-        broker.start()
-        stack.callback(broker.stop)
-        db_url, where = stack.enter_context(
-            bench_database(workdir, embedded=args.embedded_postgres)
-        )
-        with psycopg.connect(db_url) as conn, conn.transaction():
-            upsert_registry(conn, registry)
+    with bench_services(args.workdir, registry, embedded=args.embedded_postgres) as services:
+        broker, db_url, workdir = services.broker, services.db_url, services.workdir
         add_crew(db_url, registry.sites[0].code[:6], 6)
-        context = machine_context(broker, db_url, where)
+        context = machine_context(services)
         root = f"bench-m-{uuid.uuid4().hex[:8]}/fitness/v1"
-        ingest_env = {
-            "FITMON_ENV": "dev",
-            "FITMON_DATABASE_URL": db_url,
-            "FITMON_MQTT_URL": broker.url,
-            "FITMON_TOPIC_ROOT": root,
-            "FITMON_MQTT_CLIENT_ID": f"bench-ingest-{uuid.uuid4().hex[:8]}",
-            "FITMON_MQTT_PROTOCOL": "5" if broker.supports_mqtt5 else "3.1.1",
-        }
-        ingest = IngestProcess(ingest_env, workdir / "ingest.log")
-        stack.callback(ingest.stop)
-        ingest.wait_for(lambda: ingest.metric("fitmon_ingest_connected") == 1, 60, "up")
-        codes = [e.code for e in registry.equipment]
-        bench = Bench(broker, db_url, workdir, codes, root, args.rate, ingest)
-        result = measure(bench, args)
+        client_id = f"bench-ingest-{uuid.uuid4().hex[:8]}"
+        ingest = IngestProcess(ingest_env(broker, db_url, root, client_id), workdir / "ingest.log")
+        try:
+            ingest.wait_until_connected()
+            codes = [e.code for e in registry.equipment]
+            bench = Bench(broker, db_url, workdir, codes, root, args.rate, ingest)
+            result = measure(bench, args)
+        finally:
+            ingest.stop()
     print_report(context, args, result)
     return 0
 

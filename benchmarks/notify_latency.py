@@ -7,11 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +17,7 @@ from pathlib import Path
 import psycopg
 from pydantic import SecretStr
 
-from benchmarks.ingest import REPO_ROOT
+from benchmarks.harness import ServiceProcess
 from notifications.preferences import add_crew_channel
 from notifications.sealed import Sealer
 
@@ -75,7 +71,7 @@ class SignedSink:
 @dataclass
 class NotifyLeg:
     sink: SignedSink
-    process: subprocess.Popen[bytes]
+    process: ServiceProcess
 
     @classmethod
     def start(cls, db_url: str, workdir: Path) -> NotifyLeg:
@@ -93,28 +89,15 @@ class NotifyLeg:
                     url=sink.url,
                     secret=sink.secret,
                 )
-        log_path = workdir / "notify.log"
         env = {
-            **os.environ,
             "FITMON_ENV": "dev",
             "FITMON_DATABASE_URL": db_url,
             "FITMON_SECRET_KEY": key,
             "FITMON_METRICS_PORT": "0",
             "FITMON_LOG_FORMAT": "json",
         }
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "notifications"],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while "notify service started" not in log_path.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"notify did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.05)
+        process = ServiceProcess("notifications", env, workdir / "notify.log")
+        process.wait_for_log("notify service started")
         return cls(sink, process)
 
     def latencies(self, published: dict[str, float], codes: list[str]) -> list[float]:
@@ -127,11 +110,5 @@ class NotifyLeg:
         return [self.sink.arrived[c] - published[c] for c in codes if c in self.sink.arrived]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop()
         self.sink.close()

@@ -9,13 +9,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from cli.services import LocalBroker, port_open, wait_for_port
 from db.embedded import EmbeddedPostgres
-from db.migrate import migrate
-from tests.support import IngestProcess, Publisher
+from tests.support import (
+    IngestProcess,
+    Publisher,
+    create_database,
+    drop_database,
+    migrated_database,
+)
 
 
 def _start_machine_postgres() -> str | None:
@@ -55,25 +59,11 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.destroy()
 
 
-def create_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def database_url(pg_admin_url: str) -> Iterator[str]:
     """One database per test session, built by the real migrations."""
-    name = f"fitmon_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(pg_admin_url, name)
-    migrate(url)
-    yield url
-    drop_database(pg_admin_url, name)
+    with migrated_database(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

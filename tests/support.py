@@ -1,4 +1,5 @@
-"""Test helpers: waiting on conditions, codes, registry factories, ingest processes."""
+"""Test helpers: waiting on conditions, codes, registry factories, scratch databases, ingest
+processes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from db.embedded import free_port
+from db.migrate import migrate
 from db.registry_writes import upsert_registry
 from devices.codes import make_equipment_code, make_site_code, site_of
 from devices.registry_rows import EquipmentRow, Registry, SiteRow
@@ -84,6 +87,29 @@ def scalar(database_url: str, sql: str, *params: object) -> object:
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(sql, params).fetchone()
     return None if row is None else row[0]
+
+
+def create_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def migrated_database(admin_url: str, prefix: str = "fitmon_test") -> Iterator[str]:
+    """A new database named `prefix`_<random>, built by the real migrations, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = create_database(admin_url, name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_database(admin_url, name)
 
 
 def now_rfc3339() -> str:

@@ -4,24 +4,21 @@ hour, per site and local day, per item, by weekday and hour) equal the simulator
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from cli.services import LocalBroker
-from db.migrate import migrate
 from simulators.ledger import iter_hourly
 from tests.dashboards.grafana_sql import ALL
 from tests.dashboards.test_dashboards import BOARDS, COLUMNS, PANELS, run_sql
 from tests.simulators.factories import ROUGH, make_city, make_config
 from tests.simulators.test_end_to_end import run_against_fitmon, wait_for_exact
-from tests.support import IngestProcess, load_registry
+from tests.support import IngestProcess, load_registry, migrated_database
 
 CHINA = timedelta(hours=8)
 
@@ -29,14 +26,8 @@ CHINA = timedelta(hours=8)
 @pytest.fixture(scope="module")
 def city_database(pg_admin_url: str) -> Iterator[str]:
     """A database of this module's own, so the panels over "all sites" see only the city."""
-    name = f"fitmon_test_city_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_admin_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(pg_admin_url, "fitmon_test_city") as url:
+        yield url
 
 
 def test_every_panel_runs_on_a_simulated_day_and_usage_equals_the_ledger(

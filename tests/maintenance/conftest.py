@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from db.migrate import migrate
 from tests.maintenance.process import MaintenanceProcess
+from tests.support import migrated_database
 
 
 @pytest.fixture(scope="session")
@@ -18,14 +16,8 @@ def service_database_url(pg_admin_url: str) -> Iterator[str]:
     """A database of their own, built by the real migrations, for the tests that run the service:
     it ticks with the real clock, which must not act on what the other tests leave behind (their
     tickets, at fixed past times, are overdue by now). Modules use it as their `database_url`."""
-    name = f"fitmon_test_service_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_admin_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(pg_admin_url, "fitmon_test_service") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,11 +4,6 @@ and reports a deleted alert."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,49 +13,33 @@ import pytest
 from cli.services import LocalBroker
 from cli.verify import verify_ledger
 from cli.verify_report import VerifyReport
-from db.migrate import migrate
 from simulators.ledger import read_faults
+from tests.maintenance.process import MaintenanceProcess
 from tests.simulators.factories import ROUGH, make_city, make_config
 from tests.simulators.test_end_to_end import run_against_fitmon
-from tests.support import IngestProcess, load_registry, wait_until
+from tests.support import IngestProcess, load_registry, migrated_database, wait_until
 
 
 @pytest.fixture(scope="module")
 def database_url(pg_admin_url: str) -> Iterator[str]:
     """A database of this module's own: the maintenance service ticks with the real clock, and must
     not act on what other tests leave behind in the session's database."""
-    name = f"fitmon_test_verify_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_admin_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(pg_admin_url, "fitmon_test_verify") as url:
+        yield url
 
 
 @pytest.fixture
-def maintenance_service(database_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def maintenance_service(database_url: str, tmp_path: Path) -> Iterator[MaintenanceProcess]:
     """`python -m maintenance` with a one-second ticker and settle time."""
     env = {
-        **os.environ,
-        "FITMON_ENV": "test",
         "FITMON_DATABASE_URL": database_url,
         "FITMON_TICK_S": "1",
         "FITMON_CLEAR_SETTLE_S": "1",
         "FITMON_LOG_FORMAT": "console",
     }
-    with (tmp_path / "maintenance.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "maintenance"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    service = MaintenanceProcess(env, tmp_path / "maintenance.log").start(wait=False)
+    yield service
+    service.stop()
 
 
 # A raise episode whose alert no audit entry can explain away: deleting it must show.
@@ -92,7 +71,7 @@ def test_faults_become_alerts_tickets_and_items_out_of_service_as_verify_checks(
     database_url: str,
     topic_root: str,
     ingest_factory: Callable[..., IngestProcess],
-    maintenance_service: subprocess.Popen[bytes],
+    maintenance_service: MaintenanceProcess,
     tmp_path: Path,
 ) -> None:
     city = make_city(sites=2, items=10)
@@ -106,7 +85,7 @@ def test_faults_become_alerts_tickets_and_items_out_of_service_as_verify_checks(
     reports: list[VerifyReport] = []
 
     def exact() -> bool:
-        assert maintenance_service.poll() is None, (tmp_path / "maintenance.log").read_text()
+        assert maintenance_service.running, maintenance_service.log()
         reports.append(verify_ledger(database_url, tmp_path / "ledger", maintenance=True))
         return reports[-1].exact
 
