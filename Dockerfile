@@ -15,7 +15,10 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-index /wheels/*.whl && rm -rf /wheels \
  && groupadd --system --gid 10001 fitmon \
  && useradd --system --uid 10001 --gid fitmon --create-home --home-dir /home/fitmon \
-        --shell /usr/sbin/nologin fitmon
+        --shell /usr/sbin/nologin fitmon \
+ && install -d -o fitmon -g fitmon -m 700 /mosquitto/auth
+# /mosquitto/auth: where compose mounts the broker logins' volume; a new volume takes this
+# folder's owner, so broker-auth (as fitmon) can write there.
 USER fitmon
 WORKDIR /home/fitmon
 # ingest's Prometheus metrics must listen beyond the container's loopback interface.

@@ -31,6 +31,7 @@ Rule = Literal[
     "service_life_near",
     "inspection_overdue",
     "citizen_report",
+    "inspection_defect",
 ]
 SITE_PATTERN = r"^[0-9]{6}-[0-9]{4}$"
 DISTRICT_PATTERN = r"^[0-9]{6}$"

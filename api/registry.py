@@ -14,17 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import MANAGERS, STAFF, Principal, forbidden_unless_seen
 from api.database import DbConnection
-from api.problems import PROBLEM_JSON, Problem, ProblemDetails, problem_responses
+from api.problems import PROBLEM_JSON, ProblemDetails, problem_responses
 from api.registry_schemas import DISTRICT, SITE_CODE, Limit, Offset
+from api.registry_upload import UPLOAD_BODY, read_upload
 from db.queries.registry import Division, export_rows, list_divisions
 from db.registry_writes import ImportResult, write_registry
-from devices.registry_files import (
-    MAX_FILE_BYTES,
-    MEDIA_TYPES,
-    FileFormat,
-    parse_registry_file,
-    registry_file,
-)
+from devices.registry_files import MEDIA_TYPES, FileFormat, parse_registry_file, registry_file
 from devices.registry_rows import RegistryImportError
 from maintenance.audit import Actor
 
@@ -68,42 +63,10 @@ _FILE_CONTENT = {
     media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
     for media in MEDIA_TYPES.values()
 }
-_IMPORT_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": f"the file itself, at most {MAX_FILE_BYTES} bytes",
-        "content": _FILE_CONTENT,
-    }
-}
 _IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
-    **problem_responses(401, 403, 413, 415),
+    **problem_responses(400, 401, 403, 413, 415),
     422: {"content": {PROBLEM_JSON: {"schema": ImportProblem.model_json_schema()}}},
 }
-
-
-def _format_of(request: Request) -> FileFormat:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    for name, known in MEDIA_TYPES.items():
-        if media == known.split(";")[0]:
-            return name
-    wanted = " or ".join(m.split(";")[0] for m in MEDIA_TYPES.values())
-    raise Problem(415, "Unsupported file type", f"send the file as {wanted}, not {media!r}")
-
-
-async def _body(request: Request) -> bytes:
-    """The request body, refused (413) past MAX_FILE_BYTES without reading the rest."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FILE_BYTES:
-        raise Problem(
-            413, "File too large", f"the file is {declared} bytes; at most {MAX_FILE_BYTES}"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise Problem(413, "File too large", f"the file is over {MAX_FILE_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _import(
@@ -121,7 +84,7 @@ def _import(
 
 @router.post(
     "/registry/import",
-    openapi_extra={**_IMPORT_BODY, **MANAGERS.openapi_extra},
+    openapi_extra={**UPLOAD_BODY, **MANAGERS.openapi_extra},
     responses=_IMPORT_ERRORS,
 )
 async def import_registry_file(
@@ -130,11 +93,11 @@ async def import_registry_file(
     principal: Managers,
     dry_run: Annotated[bool, Query(description="check everything, write nothing")] = False,
 ) -> Any:
-    """Create or update the sites and items of a CSV or XLSX file (the export's columns): all
-    rows or none. A 422 lists every bad cell by line and column; a column the file leaves out
-    keeps what is stored. A manager imports only sites of their districts."""
-    file_format = _format_of(request)
-    data = await _body(request)
+    """Create or update the sites and items of a CSV or XLSX file (the export's columns), sent
+    as the body or as the field `file` of a multipart form: all rows or none. A 422 lists every
+    bad cell by line and column; a column the file leaves out keeps what is stored. A manager
+    imports only sites of their districts."""
+    data, file_format = await read_upload(request)
     try:
         sites, items, result = await run_in_threadpool(
             _import, conn, data, file_format, principal, dry_run

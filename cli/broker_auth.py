@@ -11,15 +11,11 @@ import click
 import psycopg
 from pydantic import Field, SecretStr, model_validator
 
-from cli.broker_files import (
-    DEFAULT_INGEST_USER,
-    GATEWAY_PREFIX,
-    broker_files,
-    derived_password,
-)
+from cli.broker_files import DEFAULT_INGEST_USER, broker_files
 from cli.settings import settings_from
 from db.queries.broker import active_devices, active_sites
 from db.settings import DatabaseSettings
+from devices.broker_logins import GATEWAY_PREFIX, derived_password
 from devices.codes import CodeError, parse_equipment_code, parse_site_code
 from devices.topics import DEFAULT_TOPIC_ROOT
 

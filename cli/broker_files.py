@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from db.queries.broker import DeviceIdentity
+from devices.broker_logins import derived_password, gateway_username
 
-GATEWAY_PREFIX = "gw-"  # a site gateway's username: gw-<site code>
 DEFAULT_INGEST_USER = "fitmon-ingest"
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default; the passwords are 144 random bits anyway
 _SALT_BYTES = 12
-_PASSWORD_CHARS = 24  # of URL-safe base64: 144 bits
-
-
-def gateway_username(site_code: str) -> str:
-    return f"{GATEWAY_PREFIX}{site_code}"
-
-
-def derived_password(secret: str, username: str) -> str:
-    """The broker password of `username`: the same for the same secret, whenever asked."""
-    digest = hmac.new(secret.encode(), f"fitmon-broker:{username}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(digest.digest()).decode()[:_PASSWORD_CHARS]
 
 
 def mosquitto_hash(password: str, *, salt: bytes | None = None) -> str:

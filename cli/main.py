@@ -6,6 +6,7 @@ import os
 import sys
 
 import click
+import psycopg
 
 from cli.broker_auth import broker_auth
 from cli.demo import demo
@@ -14,7 +15,8 @@ from cli.registry import registry
 from cli.settings import given, settings_from
 from cli.verify import verify
 from db.migrate import MigrationError, migrate
-from db.settings import DatabaseSettings
+from db.rollups import refresh_usage_rollups
+from db.settings import DatabaseSettings, MigrateSettings
 from runtime.logs import configure_logging
 from simulators.cli import simulate
 
@@ -36,14 +38,41 @@ def fitmon() -> None:
 
 @fitmon.command("migrate")
 @DATABASE_URL
-def migrate_command(database_url: str | None) -> None:
-    """Apply pending database migrations (TimescaleDB ones where the extension exists)."""
+@click.option(
+    "--raw-retention-days",
+    type=int,
+    help="days raw telemetry is kept on TimescaleDB (default: $FITMON_RAW_RETENTION_DAYS; 400)",
+)
+def migrate_command(database_url: str | None, raw_retention_days: int | None) -> None:
+    """Apply pending database migrations (TimescaleDB ones where the extension exists), then the
+    raw telemetry retention."""
     configure_logging("console")
+    settings = settings_from(
+        MigrateSettings, database_url=database_url, raw_retention_days=raw_retention_days
+    )
     try:
-        applied = migrate(_database_url(database_url))
+        applied = migrate(
+            settings.database_url.get_secret_value(),
+            raw_retention_days=settings.raw_retention_days,
+        )
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{len(applied)} migration(s) applied")
+
+
+@fitmon.group("rollups")
+def rollups() -> None:
+    """The dashboards' usage rollups (docs/dashboards.md)."""
+
+
+@rollups.command("refresh")
+@DATABASE_URL
+@click.option("--all", "everything", is_flag=True, help="rebuild them whole from usage_hourly")
+def rollups_refresh(database_url: str | None, everything: bool) -> None:
+    """Bring the rollups up to date now (the maintenance service does so every minute)."""
+    with psycopg.connect(_database_url(database_url)) as conn:
+        done = refresh_usage_rollups(conn, everything=everything)
+    click.echo(f"{done.hours} hour(s) and {done.days} day(s) recomputed")
 
 
 @fitmon.command("ingest")

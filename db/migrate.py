@@ -17,6 +17,9 @@ from typing import Any
 import psycopg
 import structlog
 
+from db.retention import apply_raw_retention
+from db.settings import DEFAULT_RAW_RETENTION_DAYS, check_raw_retention_days
+
 log = structlog.get_logger(__name__)
 
 _NAME_RE = re.compile(r"(\d{4})_([a-z0-9_]+?)(\.timescale)?\.sql")
@@ -141,14 +144,22 @@ def _apply_pending(conn: psycopg.Connection[Any], *, has_timescale: bool) -> lis
     return applied_now
 
 
-def migrate(conninfo: str) -> list[Migration]:
-    """Apply pending migrations; returns those applied. Refuses if an applied file changed."""
+def migrate(
+    conninfo: str, *, raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
+) -> list[Migration]:
+    """Apply pending migrations, then the raw telemetry retention (db/retention.py); returns the
+    migrations applied. Refuses if an applied file changed, or a retention under the floor."""
+    check_raw_retention_days(raw_retention_days)
     with _locked_connection(conninfo) as conn:
         conn.execute(_CREATE_TABLE)
         has_timescale = timescale_available(conn) and _create_timescale_extension(conn)
         if not conn.closed:
-            return _apply_pending(conn, has_timescale=has_timescale)
+            applied = _apply_pending(conn, has_timescale=has_timescale)
+            apply_raw_retention(conn, raw_retention_days)
+            return applied
     # The failed CREATE EXTENSION ended the session and with it the lock: take both anew.
     # Another runner may have migrated meanwhile; _apply_pending reads the applied list afresh.
     with _locked_connection(conninfo) as conn:
-        return _apply_pending(conn, has_timescale=False)
+        applied = _apply_pending(conn, has_timescale=False)
+        apply_raw_retention(conn, raw_retention_days)
+        return applied

@@ -103,20 +103,30 @@ WITH ins AS (
         sessions = h.sessions + excluded.sessions, reps = h.reps + excluded.reps,
         duration_s = h.duration_s + excluded.duration_s,
         energy_wh = h.energy_wh + excluded.energy_wh
+), pending AS (
+    INSERT INTO usage_rollup_pending (hour)
+    SELECT DISTINCT date_trunc('hour', started_at, 'UTC') FROM ins
 )
 SELECT count(*) FROM ins
 """
 
 # The rollup of rows known to be new (the direct COPY took them all), summed by the caller.
+# Both rollup statements note the hours they added to in usage_rollup_pending, from which the
+# dashboards' rollups are refreshed off this path (db/rollups.py).
 _ROLLUP = """
-INSERT INTO usage_hourly AS h (code, hour, sessions, reps, duration_s, energy_wh)
-SELECT code, to_timestamp(hour * 3600), sessions, reps, duration, energy
-FROM unnest(%(codes)b::text[], %(hours)b::int8[], %(sessions)b::int4[], %(reps)b::int8[],
-            %(duration)b::float8[], %(energy)b::float8[])
-    AS s(code, hour, sessions, reps, duration, energy)
-ON CONFLICT (code, hour) DO UPDATE SET
-    sessions = h.sessions + excluded.sessions, reps = h.reps + excluded.reps,
-    duration_s = h.duration_s + excluded.duration_s, energy_wh = h.energy_wh + excluded.energy_wh
+WITH rollup AS (
+    INSERT INTO usage_hourly AS h (code, hour, sessions, reps, duration_s, energy_wh)
+    SELECT code, to_timestamp(hour * 3600), sessions, reps, duration, energy
+    FROM unnest(%(codes)b::text[], %(hours)b::int8[], %(sessions)b::int4[], %(reps)b::int8[],
+                %(duration)b::float8[], %(energy)b::float8[])
+        AS s(code, hour, sessions, reps, duration, energy)
+    ON CONFLICT (code, hour) DO UPDATE SET
+        sessions = h.sessions + excluded.sessions, reps = h.reps + excluded.reps,
+        duration_s = h.duration_s + excluded.duration_s,
+        energy_wh = h.energy_wh + excluded.energy_wh
+)
+INSERT INTO usage_rollup_pending (hour)
+SELECT to_timestamp(hour * 3600) FROM unnest(%(distinct_hours)b::int8[]) AS p(hour)
 """
 
 _INSERT_STATUS = f"""
@@ -284,6 +294,7 @@ def _add_to_rollup(
             "reps": [sums[key].reps for key in keys],
             "duration": [sums[key].duration_s for key in keys],
             "energy": [sums[key].energy_wh for key in keys],
+            "distinct_hours": sorted({hour for _, hour in keys}),
         },
     )
 

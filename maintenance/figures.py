@@ -162,17 +162,18 @@ def repair_times(conn: psycopg.Connection[Any], period: Period, scope: Scope) ->
 
 # --- mean time between failures --------------------------------------------------------------
 
-# A failure is a device_fault or citizen_report alert raised in the period (any severity: a low
-# battery is a failure of the item too). An item's exposure is the part of the period after its
-# installation (midnight China time of installed_on); MTBF = exposure / failures, None without
-# failures. Retired items are left out.
+# A failure is a device_fault, citizen_report or inspection_defect alert raised in the period
+# (any severity: a low battery is a failure of the item too). An item's exposure is the part of
+# the period after its installation (midnight China time of installed_on); MTBF = exposure /
+# failures, None without failures. Retired items are left out.
 _EXPOSED = f"""
 WITH item AS (
     SELECT e.code, e.site_code, e.kind,
            extract(epoch FROM %(end)s - greatest(%(start)s,
                e.installed_on::timestamp AT TIME ZONE 'Asia/Shanghai'))::float8 / 3600 AS hours,
            (SELECT count(*) FROM alerts a
-            WHERE a.subject = e.code AND a.rule IN ('device_fault', 'citizen_report')
+            WHERE a.subject = e.code
+              AND a.rule IN ('device_fault', 'citizen_report', 'inspection_defect')
               AND a.raised_at >= %(start)s AND a.raised_at < %(end)s)::int AS failures
     FROM equipment e
     WHERE e.service_status <> 'retired'

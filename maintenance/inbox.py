@@ -1,6 +1,7 @@
-"""Taking the events ingest and the report intake left in maintenance_inbox: device faults,
-devices and gateways going offline or back online, citizens' reports. Each is taken once: the
-rows are deleted in the transaction that acts on them, which holds the maintenance lock."""
+"""Taking the events ingest and the intakes left in maintenance_inbox: device faults, devices and
+gateways going offline or back online, citizens' reports, inspections' defects. Each is taken
+once: the rows are deleted in the transaction that acts on them, which holds the maintenance
+lock."""
 
 from __future__ import annotations
 
@@ -35,12 +36,14 @@ class InboxEvent:
     state: str | None
     detail: str | None
     report_id: int | None
+    inspection_id: int | None
 
 
 _TAKE = """
 DELETE FROM maintenance_inbox WHERE id IN (
     SELECT id FROM maintenance_inbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
-) RETURNING id, kind, subject, boot, seq, at, fault, severity, state, detail, report_id
+) RETURNING id, kind, subject, boot, seq, at, fault, severity, state, detail, report_id,
+    inspection_id
 """
 
 # The latest device event per item and fault code wins; an older one is history only.
@@ -90,6 +93,8 @@ def take_inbox(
             _take_presence(conn, now, settings, event)
         elif event.kind == "gateway":
             _take_gateway(conn, now, settings, event)
+        elif event.kind == "inspection":
+            _take_defect(conn, now, settings, event)
         else:
             _take_report(conn, now, settings, event)
     return len(events)
@@ -211,3 +216,24 @@ def _take_report(
         out_of_service=report.hazard,
     )
     raise_alert(conn, now, settings, seen, Actor.rule(f"citizen_report_{report.id}"))
+
+
+def _take_defect(
+    conn: psycopg.Connection[Any], now: datetime, settings: MaintenanceSettings, e: InboxEvent
+) -> None:
+    """An inspection's failed check of an item (maintenance.inspections): an alert whose fault is
+    the check's key, so the same defect found again joins the open alert."""
+    assert e.fault is not None
+    assert e.severity is not None
+    if _retired(conn, now, e):
+        return
+    seen = Raise(
+        subject=e.subject,
+        rule="inspection_defect",
+        severity=e.severity,
+        at=e.at,
+        fault=e.fault,
+        detail=e.detail,
+        out_of_service=e.severity == "critical",
+    )
+    raise_alert(conn, now, settings, seen, Actor.rule(f"inspection_{e.inspection_id}"))

@@ -1,5 +1,6 @@
-"""The maintenance service: takes the inbox as soon as ingest's commit wakes it (LISTEN), and runs
-the time-based rules on an APScheduler ticker. The wake-up is only a wake-up: on start, and every
+"""The maintenance service: takes the inbox as soon as ingest's commit wakes it (LISTEN), runs
+the time-based rules on an APScheduler ticker, and on a ticker of their own brings the dashboards'
+usage rollups up to date (db/rollups.py). The wake-up is only a wake-up: on start, and every
 second without one, it takes whatever waits, so nothing is missed while it was down. Any number
 of instances may run: each transaction holds the maintenance lock, and every effect has a key."""
 
@@ -16,6 +17,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from db.connections import connect_kwargs
+from db.rollups import refresh_usage_rollups
 from maintenance.alerts import settle_clears
 from maintenance.inbox import lock, take_inbox
 from maintenance.report_phones import erase_report_phones
@@ -87,6 +89,14 @@ class MaintenanceService:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            self._refresh_rollups,
+            "interval",
+            seconds=self.settings.rollup_refresh_s,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+        )
         with (
             psycopg.connect(url, autocommit=True, **CONNECT_KWARGS) as listener,
             psycopg.connect(url, autocommit=True, **CONNECT_KWARGS) as conn,
@@ -105,6 +115,21 @@ class MaintenanceService:
             finally:
                 scheduler.shutdown(wait=True)
         log.info("maintenance service stopped")
+
+    def _refresh_rollups(self) -> None:
+        """The dashboards' rollups: apart from the tick, and without the maintenance lock, so
+        that new faults never wait for them."""
+        try:
+            url = self.settings.database_url.get_secret_value()
+            with psycopg.connect(url, **CONNECT_KWARGS) as conn:
+                started = time.monotonic()
+                done = refresh_usage_rollups(conn)
+        except psycopg.Error as exc:
+            log.warning("rollup refresh failed; the next one tries again", error=str(exc))
+            return
+        if done.hours:
+            took_s = round(time.monotonic() - started, 3)
+            log.info("usage rollups refreshed", hours=done.hours, days=done.days, took_s=took_s)
 
     def _tick(self) -> None:
         try:

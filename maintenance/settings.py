@@ -33,6 +33,8 @@ class MaintenanceSettings(DatabaseSettings):
     unused_probability: float = Field(default=0.001, gt=0, lt=1)
     # How often the time-based rules run; wake-ups for new events come at once (LISTEN).
     tick_s: float = Field(default=30, gt=0)
+    # How often the dashboards' usage rollups catch up with ingest (db/rollups.py).
+    rollup_refresh_s: float = Field(default=60, gt=0)
     log_format: Literal["json", "console"] = "json"
 
     def deadline(self, severity: str) -> timedelta:

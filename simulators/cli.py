@@ -145,6 +145,13 @@ def city_command(
     help="unacknowledged QoS 1 publishes per connection",
 )
 @click.option(
+    "--sign-in-wait",
+    "sign_in_wait_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="seconds refused sign-ins keep retrying (a broker loading new logins) before failing",
+)
+@click.option(
     "--progress/--no-progress",
     " /--quiet",
     default=True,
@@ -172,6 +179,7 @@ def run_command(
     pool_size: int | None,
     heartbeat_s: int | None,
     window: int,
+    sign_in_wait_s: float,
     progress: bool,
     dry_run: bool,
     **rates: float | None,
@@ -228,6 +236,10 @@ def run_command(
         realtime=realtime,
         speed=speed,
         window=window,
+        broker_secret=(
+            settings.broker_secret.get_secret_value() if settings.broker_secret else None
+        ),
+        sign_in_wait_s=sign_in_wait_s,
     )
     result = asyncio.run(_run(city, config, start, end, ledger, options, progress))
     _say(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from devices.broker_logins import gateway_username
 from devices.protocol import GATEWAY, batch_topic
 from simulators import activity as ev
 from simulators import messages
@@ -28,11 +29,13 @@ Buffered = tuple[str, bytes, str | None, bool]
 
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
-    """One MQTT connection the fleet needs, with its last will (docs/protocol.md, Topics)."""
+    """One MQTT connection the fleet needs, with its last will (docs/protocol.md, Topics) and
+    its broker login (docs/broker-credentials.md; a pool member has none)."""
 
     client_id: str
     will_topic: str | None
     will_payload: bytes | None
+    username: str | None = None
 
 
 @dataclass(slots=True)
@@ -93,13 +96,17 @@ class Delivery:
                     f"sim-{tag}-{site}",
                     f"{root}/{site}/{GATEWAY}/status",
                     messages.will(gateway_boot),
+                    gateway_username(site),
                 )
                 for site in state.site_codes
             ]
         if self.mode is ConnectionMode.DEVICE:
             return [
                 LinkSpec(
-                    f"sim-{tag}-{code}", self.prefix[i] + "status", messages.will(state.boot[i])
+                    f"sim-{tag}-{code}",
+                    self.prefix[i] + "status",
+                    messages.will(state.boot[i]),
+                    code,
                 )
                 for i, code in enumerate(state.codes)
             ]

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from devices.broker_logins import derived_password
 from simulators.delivery import LinkSpec
 
 KEEPALIVE_S = 60
@@ -36,7 +37,16 @@ def parse_mqtt_url(url: str) -> tuple[str, int]:
 class Link:
     """One connection: a device, a site gateway, or a member of a pool."""
 
-    def __init__(self, spec: LinkSpec, *, host: str, port: int, mqtt5: bool, window: int) -> None:
+    def __init__(
+        self,
+        spec: LinkSpec,
+        *,
+        host: str,
+        port: int,
+        mqtt5: bool,
+        window: int,
+        password: str | None = None,
+    ) -> None:
         self.spec = spec
         self.host, self.port, self.mqtt5, self.window = host, port, mqtt5, window
         self.loop = asyncio.get_running_loop()
@@ -58,6 +68,8 @@ class Link:
         client.max_queued_messages_set(0)
         if spec.will_topic is not None:
             client.will_set(spec.will_topic, spec.will_payload, qos=1, retain=True)
+        if spec.username is not None and password is not None:
+            client.username_pw_set(spec.username, password)
         client.on_socket_open = self._socket_open
         client.on_socket_close = self._socket_close
         client.on_socket_register_write = self._register_write
@@ -84,8 +96,9 @@ class Link:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
-        if reason.is_failure:
-            self.failure = f"broker refused {self.spec.client_id}: {reason}"
+        # A refused link retries after its disconnect like any lost one; admitted, it is cleared.
+        refused = reason.is_failure
+        self.failure = f"broker refused {self.spec.client_id}: {reason}" if refused else None
         self.connected.set()
 
     def _on_disconnect(
@@ -175,11 +188,31 @@ async def open_links(
     window: int,
     timeout_s: float = 120.0,
     stop: asyncio.Event | None = None,
+    broker_secret: str | None = None,
+    sign_in_wait_s: float = 0.0,
 ) -> list[Link]:
     """Connect every link (a few thousand a second on localhost) and wait for every CONNACK, or
-    until `stop` is set: a run told to stop while its broker does not answer stops at once."""
+    until `stop` is set: a run told to stop while its broker does not answer stops at once.
+
+    With `broker_secret`, each device and gateway signs in with its own login; links the broker
+    refuses keep trying for `sign_in_wait_s` (a broker reloading new logins) before the run fails.
+    """
     host, port = parse_mqtt_url(url)
-    links = [Link(spec, host=host, port=port, mqtt5=mqtt5, window=window) for spec in specs]
+    links = [
+        Link(
+            spec,
+            host=host,
+            port=port,
+            mqtt5=mqtt5,
+            window=window,
+            password=(
+                derived_password(broker_secret, spec.username)
+                if broker_secret and spec.username
+                else None
+            ),
+        )
+        for spec in specs
+    ]
     for n, link in enumerate(links):
         link.connect()
         if n % 200 == 199:
@@ -195,6 +228,12 @@ async def open_links(
                     return links
     finally:
         stopped.cancel()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + sign_in_wait_s
+    refused = [link for link in links if link.failure]
+    while refused and loop.time() < deadline and not (stop and stop.is_set()):
+        await asyncio.sleep(RECONNECT_DELAY_S)  # meanwhile each refused link tries again
+        refused = [link for link in refused if link.failure]
     failures = [link.failure for link in links if link.failure]
     if failures:
         raise LinkError(f"{len(failures)} connection(s) refused, first: {failures[0]}")

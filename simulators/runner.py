@@ -34,6 +34,10 @@ class RunOptions:
     realtime: bool = False  # simulated time is the wall clock (start the run at now)
     speed: float | None = None  # accelerated: simulated s per real s; None: as fast as possible
     window: int = 32  # unacknowledged QoS 1 publishes per link
+    # Devices and gateways sign in with passwords derived from it (docs/broker-credentials.md);
+    # the broker may refuse them for sign_in_wait_s while it loads their logins.
+    broker_secret: str | None = None
+    sign_in_wait_s: float = 0.0
     drain_timeout_s: float = 120.0
     # After a stop request, how long the run may still take to have what it published
     # acknowledged; then it stops waiting for the broker (gone away, perhaps) and counts the rest
@@ -133,6 +137,8 @@ async def run_fleet(
         mqtt5=options.mqtt5,
         window=options.window,
         stop=stop,
+        broker_secret=options.broker_secret,
+        sign_in_wait_s=options.sign_in_wait_s,
     )
     keeper_stop = asyncio.Event()
     keeper = asyncio.create_task(keep_alive(links, keeper_stop))

@@ -1,6 +1,6 @@
 """Recording a site's inspection from a phone: the checklist for the site and for each of its
-items by kind (api.pages.checklists), every check answered ok or defect (ok already chosen, so
-the crew mark what is wrong), stored through the API's inspection route."""
+items by kind (devices.inspection_checklist), every check answered ok or defect (ok already
+chosen, so the crew mark what is wrong), stored through the API's inspection route."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, forbidden_unless_seen, hidden_unless_seen
 from api.database import DbConnection
 from api.inspections import InspectionIn, add_inspection
-from api.pages.checklists import ANSWERS, SITE_CHECKS, check_keys, checks_for
 from api.pages.crew import ROLES
 from api.pages.crew_queries import SiteItem, site_items, site_name
 from api.pages.i18n import Lang, choose_lang, kind_name
@@ -25,6 +24,7 @@ from api.pages.routing import page_router
 from api.pages.signin import Staff
 from api.problems import Problem
 from devices.codes import CodeError, parse_site_code
+from devices.inspection_checklist import ANSWERS, SITE_CHECKS, check_keys, checks_for
 
 router = page_router()
 CHECKLIST = "GB 19272-2024 Annex I"

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from db.rollups import refresh_usage_rollups
 from devices.codes import make_equipment_code
 from devices.registry_rows import EquipmentRow, Registry, SiteRow
 from tests.support import load_registry, migrated_database, new_site_code
@@ -226,6 +227,8 @@ def seed(database_url: str) -> Seed:
         b1=str(make_equipment_code(site_b, 1)),
     )
     load_registry(database_url, _registry(s))
-    with psycopg.connect(database_url) as conn, conn.transaction():
-        _insert_telemetry(conn, s)
+    with psycopg.connect(database_url) as conn:
+        with conn.transaction():
+            _insert_telemetry(conn, s)
+        refresh_usage_rollups(conn, everything=True)  # written here, not by ingest
     return s

@@ -79,23 +79,39 @@ def test_every_long_running_service_has_a_health_check_and_restarts() -> None:
     assert SERVICES["ingest"]["depends_on"]["mosquitto"] == {"condition": "service_healthy"}
 
 
-def test_the_broker_reads_the_password_file_and_acl_that_broker_auth_writes() -> None:
+def _entrypoint_default(name: str) -> str:
+    """A setting's container default in deploy/mosquitto-entrypoint.sh: name=${NAME:-default}."""
+    script = (ROOT / "deploy" / "mosquitto-entrypoint.sh").read_text(encoding="utf-8")
+    [default] = re.findall(rf"^\w+=\$\{{{name}:-([^}}]*)\}}$", script, re.MULTILINE)
+    return str(default)
+
+
+def _broker_auth_files(args: list[str]) -> dict[str, str]:
+    return {name: args[args.index(f"--{name}-file") + 1] for name in ("password", "acl")}
+
+
+def test_the_broker_reloads_the_password_file_and_acl_that_broker_auth_writes() -> None:
     command = SERVICES["broker-auth"]["command"]
     assert command[0] == "broker-auth"
-    written = {
-        command[command.index("--password-file") + 1],
-        command[command.index("--acl-file") + 1],
-    }
-    conf = (ROOT / "deploy" / "mosquitto.conf").read_text(encoding="utf-8")
-    settings = [line.split(None, 1) for line in conf.splitlines() if line and line[0] != "#"]
-    read = {value for key, value in settings if key in {"password_file", "acl_file"}}
-    assert read == written
+    written = _broker_auth_files(command)
     [auth_volume] = [
         v for v in SERVICES["broker-auth"]["volumes"] if v.startswith("mosquitto-auth:")
     ]
     mount = auth_volume.split(":")[1]
-    assert all(path.startswith(mount + "/") for path in written)
+    assert written == {"password": f"{mount}/passwd", "acl": f"{mount}/acl"}
     assert f"mosquitto-auth:{mount}:ro" in SERVICES["mosquitto"]["volumes"]
+    # The entrypoint copies broker-auth's files from the volume to where the configuration reads
+    # them, and sends SIGHUP when they change (tests/dashboards/test_mosquitto_reload.py).
+    mosquitto = SERVICES["mosquitto"]
+    script = binds("mosquitto")[mosquitto["entrypoint"][1]]
+    assert (mosquitto["entrypoint"][0], script) == ("/bin/sh", "./deploy/mosquitto-entrypoint.sh")
+    assert mosquitto["command"] == ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]
+    assert _entrypoint_default("FITMON_AUTH_WRITTEN") == mount
+    loaded = _entrypoint_default("FITMON_AUTH_LOADED")
+    conf = (ROOT / "deploy" / "mosquitto.conf").read_text(encoding="utf-8")
+    settings = [line.split(None, 1) for line in conf.splitlines() if line and line[0] != "#"]
+    read = {value for key, value in settings if key in {"password_file", "acl_file"}}
+    assert read == {f"{loaded}/passwd", f"{loaded}/acl"}
     assert SERVICES["mosquitto"]["depends_on"]["broker-auth"] == {
         "condition": "service_completed_successfully"
     }
@@ -107,6 +123,32 @@ def test_the_broker_reads_the_password_file_and_acl_that_broker_auth_writes() ->
     ingest = environment("ingest")
     assert ingest["FITMON_MQTT_USERNAME"] == environment("broker-auth")["FITMON_MQTT_USERNAME"]
     assert ingest["FITMON_MQTT_PASSWORD"] == environment("broker-auth")["FITMON_MQTT_PASSWORD"]
+
+
+def test_the_demo_simulator_gives_its_city_broker_logins_before_it_runs() -> None:
+    [script] = SERVICES["simulator"]["command"]
+    steps = [step.strip().split() for step in script.split("&&")]
+    assert [step[:3] for step in steps[:2]] == [
+        ["fitmon", "simulate", "city"],
+        ["fitmon", "registry", "import"],
+    ]
+    assert steps[2][:2] == ["fitmon", "broker-auth"]
+    assert _broker_auth_files(steps[2]) == _broker_auth_files(SERVICES["broker-auth"]["command"])
+    assert steps[3][:4] == ["exec", "fitmon", "simulate", "run"]
+    assert float(steps[3][steps[3].index("--sign-in-wait") + 1]) >= 30  # Mosquitto reloads
+    assert "mosquitto-auth:/mosquitto/auth" in SERVICES["simulator"]["volumes"]
+    simulator, broker_auth = environment("simulator"), environment("broker-auth")
+    assert {k: simulator[k] for k in broker_auth} == broker_auth
+    assert len(broker_auth["FITMON_BROKER_SECRET"]) >= 16  # BrokerAuthSettings' minimum
+    # broker-auth runs as the image's user: the volume's first mount point must be its own
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "install -d -o fitmon -g fitmon -m 700 /mosquitto/auth" in dockerfile
+
+
+def test_migrate_applies_the_raw_retention_setting() -> None:
+    env = environment("migrate")
+    assert env["FITMON_RAW_RETENTION_DAYS"] == "400"
+    assert "FITMON_RAW_RETENTION_DAYS=400" in (ROOT / ".env.example").read_text(encoding="utf-8")
 
 
 def test_env_example_sets_every_secret_the_compose_file_defaults() -> None:
@@ -128,7 +170,10 @@ def test_every_bind_mount_comes_from_the_repository() -> None:
     for name in SERVICES:
         for source in binds(name).values():
             assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
-    assert binds("mosquitto") == {"/mosquitto/config/mosquitto.conf": "./deploy/mosquitto.conf"}
+    assert binds("mosquitto") == {
+        "/mosquitto/config/mosquitto.conf": "./deploy/mosquitto.conf",
+        "/fitmon/mosquitto-entrypoint.sh": "./deploy/mosquitto-entrypoint.sh",
+    }
     named = {v.split(":")[0] for s in SERVICES.values() for v in s.get("volumes", [])}
     assert set(COMPOSE["volumes"]) == {n for n in named if not n.startswith("./")}
 

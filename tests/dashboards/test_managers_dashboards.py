@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
+from db.rollups import refresh_usage_rollups
 from maintenance.figures import (
     Period,
     Scope,
@@ -88,6 +89,7 @@ def test_sessions_today_against_last_week_counts_the_same_part_of_the_day(
             (seed.a3, this_hour, seed.a3, this_hour - week, seed.a3,
              this_hour - week + timedelta(hours=1)),
         )  # fmt: skip
+        refresh_usage_rollups(conn, everything=True)
     try:
         _, rows = run_panel(
             database_url, "Sessions today against the same weekday last week", [seed.site_a]
@@ -96,6 +98,7 @@ def test_sessions_today_against_last_week_counts_the_same_part_of_the_day(
     finally:
         with psycopg.connect(database_url) as conn:
             conn.execute("DELETE FROM usage_hourly WHERE code = %s", (seed.a3,))
+            refresh_usage_rollups(conn, everything=True)
 
 
 def test_usage_by_district_type_site_and_item(

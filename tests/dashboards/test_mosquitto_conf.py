@@ -36,8 +36,8 @@ def deployed_broker(tmp_path: Path) -> Iterator[tuple[int, int]]:
     acl.write_text("user fitmon-ingest\ntopic read fitness/v1/#\n", encoding="utf-8")
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text(encoding="utf-8")
     conf = (
-        conf.replace("/mosquitto/auth/passwd", str(passwd))
-        .replace("/mosquitto/auth/acl", str(acl))
+        conf.replace("/mosquitto/auth-loaded/passwd", str(passwd))
+        .replace("/mosquitto/auth-loaded/acl", str(acl))
         .replace("/mosquitto/data/", f"{data}/")
         .replace("listener 1883", f"listener {main} 127.0.0.1")
         .replace("listener 1884 127.0.0.1", f"listener {health} 127.0.0.1")

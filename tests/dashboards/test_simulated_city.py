@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from cli.services import LocalBroker
+from db.rollups import refresh_usage_rollups
 from simulators.ledger import iter_hourly
 from tests.dashboards.grafana_sql import ALL
 from tests.dashboards.test_dashboards import BOARDS, COLUMNS, PANELS, run_sql
@@ -43,6 +45,8 @@ def test_every_panel_runs_on_a_simulated_day_and_usage_equals_the_ledger(
     ingest_factory(FITMON_DATABASE_URL=city_database)
     run_against_fitmon(city=city, config=config, broker=broker, ledger_dir=tmp_path, hours=30)
     wait_for_exact(city_database, tmp_path, timeout=90)  # fitmon verify: the store is exact
+    with psycopg.connect(city_database) as conn:  # what the maintenance service does each minute
+        assert refresh_usage_rollups(conn).hours > 0  # from the hours ingest noted, no more
     ledger = list(iter_hourly(tmp_path))
     assert sum(r.sessions for r in ledger) > 100
     start = min(r.hour for r in ledger) - timedelta(days=1)

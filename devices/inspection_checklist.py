@@ -1,10 +1,14 @@
-"""The inspection checklist of the crew pages, after GB 19272-2024 Annex I (the inspection of
-outdoor fitness equipment in use): checks of the site as a whole, checks every item gets, and the
-checks particular to each kind. Each check is (key, Chinese, English); a recorded inspection keeps
-the keys, so a later wording change does not change what was found."""
+"""The inspection checklist, after GB 19272-2024 Annex I (the inspection of outdoor fitness
+equipment in use): checks of the site as a whole, checks every item gets, and the checks particular
+to each kind, with what a defect found by each means for the maintenance loop. Each check is (key,
+Chinese, English); a recorded inspection keeps the keys, so a later wording change does not change
+what was found."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+Severity = Literal["critical", "major", "minor"]
 Check = tuple[str, str, str]
 
 SITE_CHECKS: tuple[Check, ...] = (
@@ -57,6 +61,24 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
 
 ANSWERS = ("ok", "defect")
 
+# What a defect (a failed check of an item) means for the maintenance loop: its alert's severity,
+# hence its ticket's deadline; a critical one takes the item out of service until repaired, as a
+# citizen's hazard report does (docs/maintenance.md). Critical: a gap that can trap a finger, head
+# or neck, and exposed electrics, can hurt the very next user (that check cannot tell a dead
+# display from bare wires, so it errs on the safe side). Minor: an illegible label or tag
+# harms nobody before a week's repair. Every other check (frame, foundation, fasteners, edges,
+# moving and missing parts, each kind's own) is major: wear to repair within the 72 hours usual
+# for repairs, not a hazard of the next use.
+_DEFECT_SEVERITY: dict[str, Severity] = {
+    "entrapment": "critical",
+    "electrics": "critical",
+    "labels": "minor",
+}
+
+_WORDING = {
+    key: (zh, en) for checks in (COMMON_CHECKS, *KIND_CHECKS.values()) for key, zh, en in checks
+}
+
 
 def checks_for(kind: str) -> tuple[Check, ...]:
     return COMMON_CHECKS + KIND_CHECKS.get(kind, ())
@@ -64,3 +86,12 @@ def checks_for(kind: str) -> tuple[Check, ...]:
 
 def check_keys(kind: str) -> frozenset[str]:
     return frozenset(key for key, _, _ in checks_for(kind))
+
+
+def defect_severity(key: str) -> Severity:
+    return _DEFECT_SEVERITY.get(key, "major")
+
+
+def check_wording(key: str) -> tuple[str, str]:
+    """The check's Chinese and English wording. Raises KeyError for no check of an item."""
+    return _WORDING[key]
