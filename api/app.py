@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.alerts import router as alerts_router
 from api.auth import PUBLIC
 from api.crews import router as crews_router
-from api.database import DbConnection, open_pool
+from api.database import DbConnection, open_pool, open_read_pool
 from api.deliveries import router as deliveries_router
 from api.equipment import router as equipment_router
 from api.equipment_state import router as equipment_state_router
@@ -38,9 +38,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = open_pool(settings.database_url.get_secret_value())
+        app.state.read_pool = await open_read_pool(settings.database_url.get_secret_value())
         try:
             yield
         finally:
+            await app.state.read_pool.close()
             await run_in_threadpool(app.state.pool.close)  # joins the pool's worker threads
 
     app = FastAPI(title="fitmon", version="0.1.0", lifespan=lifespan)

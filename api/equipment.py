@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.alerts import HistoryEntry
 from api.auth import MANAGERS, PUBLIC, STAFF, Principal, forbidden_unless_seen, hidden_unless_seen
-from api.database import DbConnection
+from api.database import DbConnection, PublicReads
 from api.problems import Problem, problem_responses
 from api.rate_limits import PageLimits, client_of, page_limits
 from api.registry_schemas import (
@@ -179,9 +179,9 @@ def read_items(
 
 
 @router.get("/{code}", openapi_extra=PUBLIC, responses=problem_responses(404, 422, 429))
-def read_equipment(
+async def read_equipment(
     code: str,
-    conn: DbConnection,
+    reads: PublicReads,
     request: Request,
     limits: Annotated[PageLimits, Depends(page_limits)],
 ) -> EquipmentOut:
@@ -198,7 +198,8 @@ def read_equipment(
     except Problem:
         limits.hit("misses", client)
         raise
-    found = get_equipment(conn, code)
+    async with reads.connection() as conn:
+        found = await get_equipment(conn, code)
     if found is None:
         limits.hit("misses", client)
         raise Problem(404, "Unknown equipment", f"no equipment is registered as {code}")

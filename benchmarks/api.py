@@ -12,8 +12,10 @@ asyncio client (httpx), sends each kind of request at `--rate` a second for `--s
 loop (a request is sent on time whether or not the last has answered), then as fast as
 `--concurrency` connections allow (usage queries, which sum 30 days of a site's rollups, at
 `--usage-rate`, 20 a second). Printed per kind: the rate reached, p50 and p99 at the fixed
-rate, and the most requests a second. Targets: p99 under 50 ms for the lookup and the page at 200
-a second, and the page's p99 within 2x the bare route's.
+rate, the server's CPU time per request at that rate (read from /proc: on a shared machine a
+steadier measure of what a request costs than its latency), and the most requests a second.
+Targets: p99 under 50 ms for the lookup and the page at 200 a second, and the page's p99 within
+2x the bare route's.
 """
 
 from __future__ import annotations
@@ -83,8 +85,18 @@ async def _timed(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -
     return time.perf_counter() - started if response.status_code == 200 else None
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used (user and system), from /proc; NaN where there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat.rpartition(")")[2].split()  # after the command's name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 async def _open_loop(
-    urls: list[str], headers: dict[str, str], rate: float, seconds: float
+    urls: list[str], headers: dict[str, str], rate: float, seconds: float, server_pid: int
 ) -> dict[str, float]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
 
@@ -103,14 +115,18 @@ async def _open_loop(
         # the API's pool grow to what the rate needs here, as they have in a running service.
         await fire(int(rate * 2))
         count = int(rate * seconds)
+        cpu_before = _cpu_seconds(server_pid)
         results, took = await fire(count)
+        cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / count
     ok = sorted(r for r in results if r is not None)
     if not ok:
-        return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": count}
+        nan = float("nan")
+        return {"rps": 0.0, "p50_ms": nan, "p99_ms": nan, "cpu_ms": cpu_ms, "errors": count}
     return {
         "rps": len(ok) / took,
         "p50_ms": 1000 * statistics.median(ok),
         "p99_ms": 1000 * percentile(ok, 99),
+        "cpu_ms": cpu_ms,
         "errors": count - len(ok),
     }
 
@@ -142,7 +158,9 @@ def run_client(plan_path: Path) -> None:
     results = {}
     for kind in plan["kinds"]:
         rate = kind.get("rate", plan["rate"])
-        fixed = asyncio.run(_open_loop(kind["urls"], kind["headers"], rate, plan["seconds"]))
+        fixed = asyncio.run(
+            _open_loop(kind["urls"], kind["headers"], rate, plan["seconds"], kind["server_pid"])
+        )
         most = asyncio.run(
             _closed_loop(kind["urls"], kind["headers"], plan["concurrency"], plan["seconds"] / 2)
         )
@@ -173,8 +191,11 @@ def _admin_token(url: str) -> str:
 
 
 def _plan(
-    base: str, bare: str, codes: Sequence[str], token: str, usage_rate: float
+    api: tuple[str, int], bare: tuple[str, int], codes: Sequence[str], token: str, usage_rate: float
 ) -> list[dict[str, Any]]:
+    """The kinds of request, each with its URLs, headers and the pid of the server it is sent to
+    (`api` and `bare`: a server's base URL and pid)."""
+    (base, api_pid), (bare_base, bare_pid) = api, bare
     rng = random.Random(1)
     sample = rng.sample(list(codes), min(2000, len(codes)))
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -183,18 +204,30 @@ def _plan(
     sites = sorted({c[:11] for c in sample})
     html = {"Accept": "text/html"}
     return [
-        {"name": "bare route (baseline)", "urls": [f"{bare}/bare"], "headers": {}},
+        {
+            "name": "bare route (baseline)",
+            "urls": [f"{bare_base}/bare"],
+            "headers": {},
+            "server_pid": bare_pid,
+        },
         {
             "name": "equipment lookup",
             "urls": [f"{base}/api/v1/equipment/{c}" for c in sample],
             "headers": {},
+            "server_pid": api_pid,
         },
-        {"name": "public scan page", "urls": [f"{base}/q/{c}" for c in sample], "headers": html},
+        {
+            "name": "public scan page",
+            "urls": [f"{base}/q/{c}" for c in sample],
+            "headers": html,
+            "server_pid": api_pid,
+        },
         {
             "name": "site usage, 30 days by day",
             "urls": [f"{base}/api/v1/usage?level=site&key={s}&{period}&bucket=day" for s in sites],
             "headers": {"Authorization": f"Bearer {token}"},
             "rate": usage_rate,
+            "server_pid": api_pid,
         },
     ]
 
@@ -240,8 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seconds": args.seconds,
                 "concurrency": args.concurrency,
                 "kinds": _plan(
-                    f"http://127.0.0.1:{api_port}",
-                    f"http://127.0.0.1:{bare_port}",
+                    (f"http://127.0.0.1:{api_port}", servers[0].pid),
+                    (f"http://127.0.0.1:{bare_port}", servers[1].pid),
                     codes,
                     _admin_token(url),
                     args.usage_rate,
@@ -264,10 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def report(results: dict[str, dict[str, float]], rate: float) -> int:
-    print(f"\n{'request':30} {'rps':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'max rps':>8}")
+    print(
+        f"\n{'request':30} {'rps':>7} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} {'errors':>7} "
+        f"{'max rps':>8}"
+    )
     for name, r in results.items():
         print(
-            f"{name:30} {r['rps']:7.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
+            f"{name:30} {r['rps']:7.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['cpu_ms']:7.2f} "
             f"{r['errors']:7.0f} {r['max_rps']:8.0f}"
         )
     bare = results["bare route (baseline)"]["p99_ms"]

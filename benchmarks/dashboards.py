@@ -7,12 +7,14 @@ else an embedded PostgreSQL) gets a registry (20 items a site, 25 sites a distri
 of usage rollups, device states, alerts, tickets and citizens' reports ending now, all by COPY
 straight into the tables, the hours noted as ingest notes them, and the rollups refreshed as the
 maintenance service refreshes them (their time printed, and that of a minute's refresh). Each
-panel's SQL, expanded as Grafana expands it for the dashboard's default time range and every
-district, site and type, runs `--runs` times after two warm-ups; then 60 older days are added and
-it runs again. Printed: median and p95 at both sizes and the ratio of the medians (steadier than
-one of p95s on a shared machine). Target: p95 under 200 ms
-at 90 days and a ratio under 1.5 (the cost follows the range shown, not the rows stored). The
-same-run baseline is the first size, and a query summing usage_hourly over every stored row.
+panel's SQL, expanded as Grafana expands it for every district, site and type and for the
+dashboard's default time range cut to 30 days (a range both sizes hold alike), runs `--runs` times
+after two warm-ups; then 60 older days are added and it runs again, and the panels whose default
+range is longer (90 days) run over it too. Printed: median and p95 at both sizes, the ratio of the
+medians (steadier than one of p95s on a shared machine) and the longer range's p95. Target: p95
+under 200 ms at 90 days and a ratio under 1.5 (the cost follows the range shown, not the rows
+stored). The same-run baseline is the first size, and a query summing usage_hourly over every
+stored row.
 
 Plain PostgreSQL only: the TimescaleDB test server (PGlite) takes one row per statement.
 """
@@ -172,13 +174,14 @@ def load_days(
     return days * len(codes) * ACTIVE_HOURS
 
 
-def panels() -> list[tuple[str, str, str]]:
-    """(dashboard uid, panel title, SQL) with every district, site and type selected."""
+def panels(now: datetime, max_days: int | None = None) -> list[tuple[str, str, str]]:
+    """(dashboard uid, panel title, SQL) with every district, site and type selected, over the
+    dashboard's default time range up to `now`, cut to the last `max_days` days if longer."""
     found = []
-    now = datetime.now(UTC)
     for board in load_dashboards():
         span = board["time"]["from"].removeprefix("now-")
         days = int(span.removesuffix("d")) if span.endswith("d") else 7
+        days = min(days, max_days or days)
         variables = dashboard_variables(board, {})
         for panel in board["panels"]:
             sql = render(
@@ -223,8 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--embedded-postgres", action="store_true")
     args = parser.parse_args(argv)
-    queries = [*panels(), ("baseline", "sessions by site, every usage_hourly row", BASELINE)]
+    # The ratio compares like with like: ranges of at most 30 days, which both sizes hold alike.
+    # A dashboard whose default range is longer (maintenance: 90 days) is also timed over it at
+    # 90 days, for the p95 target: there it shows three times the days, by design.
+    baseline = ("baseline", "sessions by site, every usage_hourly row", BASELINE)
+    now = datetime.now(UTC)
+    queries = [*panels(now, max_days=30), baseline]
+    longer = [q for q in panels(now) if q not in queries]
     results: dict[str, list[tuple[float, float]]] = {title: [] for _, title, _ in queries}
+    full_range: dict[str, tuple[float, float]] = {}
     with (
         tempfile.TemporaryDirectory() as workdir,
         bench_database(Path(workdir), embedded=args.embedded_postgres) as (url, where),
@@ -236,37 +246,43 @@ def main(argv: Sequence[str] | None = None) -> int:
                 started = time.perf_counter()
                 rows = load_days(conn, codes, first, days)
                 conn.commit()
+                loaded = time.perf_counter()
                 refreshed = refresh_usage_rollups(conn)
-                print(
-                    f"rolled up {refreshed.hours:,} hours in {time.perf_counter() - started:.0f} s"
-                )
                 conn.autocommit = True
                 conn.execute("VACUUM ANALYZE")
                 conn.autocommit = False
                 print(
-                    f"loaded {days} days ({rows:,} usage_hourly rows) in "
-                    f"{time.perf_counter() - started:.0f} s into {where}",
+                    f"loaded {days} days ({rows:,} usage_hourly rows) in {loaded - started:.0f} s "
+                    f"into {where}; rolled up {refreshed.hours:,} hours in "
+                    f"{time.perf_counter() - loaded:.0f} s",
                     flush=True,
                 )
                 for _, title, sql in queries:
                     results[title].append(measure(url, sql, args.runs))
                 took = minute_refresh(conn)
                 print(f"a minute's refresh (the latest hour and its day): {took:.0f} ms")
+            for _, title, sql in longer:
+                full_range[title] = measure(url, sql, args.runs)
     print(
         f"\n{args.items:,} items; {args.runs} runs per query; times in ms (another load on this"
-        " machine shows in them)\n"
+        " machine shows in them); ranges of at most 30 days, and the default range where longer\n"
     )
     print(
         f"{'dashboard':<20}{'panel':<58}{'30d med':>8}{'p95':>8}{'90d med':>8}{'p95':>8}"
-        f"{'ratio':>7}"
+        f"{'ratio':>7}{'full range p95':>15}"
     )
     worst_p95, worst_ratio = 0.0, 0.0
     for uid, title, _ in queries:
         (m30, p30), (m90, p90) = results[title]
         ratio = m90 / m30
+        full = full_range.get(title)
         if uid != "baseline":
-            worst_p95, worst_ratio = max(worst_p95, p90), max(worst_ratio, ratio)
-        print(f"{uid:<20}{title[:57]:<58}{m30:8.1f}{p30:8.1f}{m90:8.1f}{p90:8.1f}{ratio:7.2f}")
+            worst_ratio = max(worst_ratio, ratio)
+            worst_p95 = max(worst_p95, p90, full[1] if full else 0.0)
+        shown = f"{full[1]:15.1f}" if full else f"{'-':>15}"
+        print(
+            f"{uid:<20}{title[:57]:<58}{m30:8.1f}{p30:8.1f}{m90:8.1f}{p90:8.1f}{ratio:7.2f}{shown}"
+        )
     ok = worst_p95 < TARGET_P95_MS and worst_ratio < TARGET_RATIO
     print(
         f"\nworst panel p95 at 90 days {worst_p95:.1f} ms (target {TARGET_P95_MS:.0f}); worst "

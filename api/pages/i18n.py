@@ -6,6 +6,8 @@ Chinese: the people who scan a tag in a Chinese park read Chinese first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 from fastapi import Request
@@ -218,9 +220,15 @@ def choose_lang(request: Request) -> tuple[Lang, bool]:
     return ("en" if request.cookies.get(LANG_COOKIE) == "en" else "zh"), False
 
 
-def translator(lang: Lang) -> dict[str, str]:
-    index = 0 if lang == "zh" else 1
-    return {key: pair[index] for key, pair in TEXT.items()}
+_WORDS: dict[Lang, Mapping[str, str]] = {
+    "zh": MappingProxyType({key: zh for key, (zh, _) in TEXT.items()}),
+    "en": MappingProxyType({key: en for key, (_, en) in TEXT.items()}),
+}
+
+
+def translator(lang: Lang) -> Mapping[str, str]:
+    """The words of `lang`, shared by every request (read-only)."""
+    return _WORDS[lang]
 
 
 def kind_safety(kind: str, lang: Lang) -> str | None:

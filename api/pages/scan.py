@@ -9,6 +9,7 @@ asks for codes no item is registered as runs out of guesses (rate_limits.py)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from psycopg.rows import class_row
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import PUBLIC
-from api.database import DbConnection
+from api.database import DbConnection, PublicReads, ReadPool
 from api.pages.i18n import Lang, choose_lang, kind_name, kind_safety, translator
 from api.pages.photos import (
     PHOTO_MAX_MB,
@@ -78,13 +79,14 @@ FROM equipment e JOIN sites s ON s.code = e.site_code WHERE e.code = %s
 """
 
 
-def get_scan_item(conn: psycopg.Connection[Any], code: str) -> ScanItem | None:
-    with conn.cursor(row_factory=class_row(ScanItem)) as cur:
-        return cur.execute(_ITEM, (code,)).fetchone()
+async def read_scan_item(reads: ReadPool, code: str) -> ScanItem | None:
+    async with reads.connection() as conn, conn.cursor(row_factory=class_row(ScanItem)) as cur:
+        await cur.execute(_ITEM, (code,))
+        return await cur.fetchone()
 
 
-def _find(
-    request: Request, conn: psycopg.Connection[Any], limits: PageLimits, raw: str
+async def _find(
+    request: Request, reads: ReadPool, limits: PageLimits, raw: str
 ) -> ScanItem | Response:
     """The item, or the page to answer instead; an unknown or malformed code costs a guess."""
     client = client_of(request)
@@ -98,7 +100,7 @@ def _find(
     except CodeError as exc:
         limits.hit("misses", client)
         return page_error(request, 422, t["bad_code"], str(exc), help_text=t["unknown_code_help"])
-    item = get_scan_item(conn, code)
+    item = await read_scan_item(reads, code)
     if item is None:
         limits.hit("misses", client)
         detail = f"no equipment is registered as {code}"
@@ -128,11 +130,11 @@ _NO_STORE = {"Cache-Control": "no-cache", "Vary": "Cookie"}
 
 
 @router.get("/q/{code}", openapi_extra=PUBLIC)
-def scan_page(code: str, request: Request, conn: DbConnection, limits: Limits) -> Response:
+async def scan_page(code: str, request: Request, reads: PublicReads, limits: Limits) -> Response:
     wait = limits.hit("views", client_of(request))
     if wait is not None:
         return too_many(request, wait)
-    found = _find(request, conn, limits, code)
+    found = await _find(request, reads, limits, code)
     if not isinstance(found, ScanItem):
         return found
     lang = choose_lang(request)[0]
@@ -149,7 +151,7 @@ class _Report:
 
 
 def _check_report(
-    form: dict[str, str], uploads: list[Upload], t: dict[str, str]
+    form: dict[str, str], uploads: list[Upload], t: Mapping[str, str]
 ) -> _Report | list[str]:
     errors = []
     category = form.get("category", "")
@@ -193,12 +195,14 @@ def _file(conn: psycopg.Connection[Any], code: str, report: _Report) -> int:
 
 
 @router.post("/q/{code}/report", openapi_extra=PUBLIC)
-async def report_fault(code: str, request: Request, conn: DbConnection, limits: Limits) -> Response:
+async def report_fault(
+    code: str, request: Request, conn: DbConnection, reads: PublicReads, limits: Limits
+) -> Response:
     """The form's answer: a thank-you page (201), or the form again with what to correct (422)."""
     wait = limits.hit("reports", client_of(request))
     if wait is not None:
         return too_many(request, wait)
-    found = await run_in_threadpool(_find, request, conn, limits, code)
+    found = await _find(request, reads, limits, code)
     if not isinstance(found, ScanItem):
         return found
     lang = choose_lang(request)[0]

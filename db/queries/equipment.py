@@ -35,9 +35,11 @@ WHERE e.code = %s
 """
 
 
-def get_equipment(conn: psycopg.Connection[Any], code: str) -> EquipmentDetails | None:
-    with conn.cursor(row_factory=class_row(EquipmentDetails)) as cur:
-        return cur.execute(_GET_EQUIPMENT, (code,)).fetchone()
+async def get_equipment(conn: psycopg.AsyncConnection[Any], code: str) -> EquipmentDetails | None:
+    """Async: the public lookup runs it on the API's event loop (api.database)."""
+    async with conn.cursor(row_factory=class_row(EquipmentDetails)) as cur:
+        await cur.execute(_GET_EQUIPMENT, (code,))
+        return await cur.fetchone()
 
 
 _KNOWN_EQUIPMENT_CODES = "SELECT code FROM equipment"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from api.rate_limits import PageLimits
 from devices.codes import make_equipment_code
@@ -62,3 +63,10 @@ def test_page_views_and_sign_ins_are_limited(database_url: str) -> None:
             for _ in range(3)
         ]
     assert tries == [401, 401, 429]
+
+
+def test_a_malformed_limit_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="bad rate limit 'ten/minute'"):
+        PageLimits(views="ten/minute")
+    with pytest.raises(ValueError, match="bad rate limit '0/day'"):
+        PageLimits(reports="5/hour;0/day")
