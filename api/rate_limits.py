@@ -7,24 +7,29 @@ The client is the peer address; behind a reverse proxy, run the API with uvicorn
 process counts on its own: with N processes a client may get up to N times the limits.
 
 A view is counted on every scan, so the bookkeeping is a few list operations under a lock, with
-no timer thread: a client's hits are forgotten as they leave the longest window, and clients
-not seen for that long are swept out once a minute.
+no timer thread: a client's hits are forgotten as they leave the longest window. Clients are kept
+in the order they were last seen; those not seen for their longest window are dropped from the
+front a few at a time, and past MAX_CLIENTS the least recently seen goes, so a flood of new
+addresses costs bounded memory and time. An IPv6 client counts by its /64 network (what one
+subscriber is given), so a host cannot get fresh limits by changing its interface address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from fastapi import Request
 
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400}
 _LIMIT_RE = re.compile(r"\s*([0-9]+)\s*/\s*(second|minute|hour|day)\s*")
-_SWEEP_EVERY_S = 60.0
+MAX_CLIENTS = 100_000  # (kind, client) entries: some 30 MB at most
+_SWEEP_AT_MOST = 64  # expired entries dropped per hit
 
 Limit = tuple[int, float]  # at most this many hits in any window of this many seconds
 
@@ -50,9 +55,10 @@ class PageLimits:
     misses: str = "20/hour"  # scans of codes no item is registered as
     sign_ins: str = "10/minute;50/hour"
     _limits: dict[str, list[Limit]] = field(init=False, repr=False)
-    _hits: dict[tuple[str, str], deque[float]] = field(init=False, repr=False, default_factory=dict)
+    _hits: OrderedDict[tuple[str, str], deque[float]] = field(
+        init=False, repr=False, default_factory=OrderedDict
+    )
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
-    _swept_at: float = field(init=False, repr=False, default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         kinds = ("views", "reports", "misses", "sign_ins")
@@ -69,14 +75,17 @@ class PageLimits:
         then it is not counted)."""
         now = time.monotonic()
         with self._lock:
-            if now - self._swept_at > _SWEEP_EVERY_S:
-                self._sweep(now)
+            self._sweep(now)
             hits = self._hits.get((kind, client))
             wait = self._wait(kind, hits, now)
             if wait is None:
                 if hits is None:
+                    if len(self._hits) >= MAX_CLIENTS:
+                        self._hits.popitem(last=False)  # the least recently seen
                     most = max(count for count, _ in self._limits[kind])
                     hits = self._hits[(kind, client)] = deque(maxlen=most)
+                else:
+                    self._hits.move_to_end((kind, client))
                 hits.append(now)
             return wait
 
@@ -94,16 +103,34 @@ class PageLimits:
         return max(1, math.ceil(max(waits))) if waits else None
 
     def _sweep(self, now: float) -> None:
-        """Forget the clients whose latest hit has left their kind's longest window."""
-        for (kind, client), hits in list(self._hits.items()):
+        """Drop, from the least recently seen, entries whose latest hit has left their kind's
+        longest window; a few at a time, stopping at the first still in use."""
+        for _ in range(_SWEEP_AT_MOST):
+            if not self._hits:
+                return
+            (kind, client), hits = next(iter(self._hits.items()))
             longest = max(window for _, window in self._limits[kind])
-            if not hits or hits[-1] <= now - longest:
-                del self._hits[(kind, client)]
-        self._swept_at = now
+            if hits and hits[-1] > now - longest:
+                return
+            del self._hits[(kind, client)]
+
+    def __len__(self) -> int:
+        """How many (kind, client) entries are kept."""
+        return len(self._hits)
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who the limits count: the peer's IPv4 address, or its IPv6 /64 network."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an address (a test client's name)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 async def page_limits(request: Request) -> PageLimits:

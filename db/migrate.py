@@ -18,7 +18,7 @@ import psycopg
 import structlog
 
 from db.retention import apply_raw_retention
-from db.settings import DEFAULT_RAW_RETENTION_DAYS, check_raw_retention_days
+from db.settings import check_raw_retention_days
 
 log = structlog.get_logger(__name__)
 
@@ -144,22 +144,24 @@ def _apply_pending(conn: psycopg.Connection[Any], *, has_timescale: bool) -> lis
     return applied_now
 
 
-def migrate(
-    conninfo: str, *, raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
-) -> list[Migration]:
-    """Apply pending migrations, then the raw telemetry retention (db/retention.py); returns the
+def migrate(conninfo: str, *, raw_retention_days: int | None = None) -> list[Migration]:
+    """Apply pending migrations, then the raw telemetry retention if given (db/retention.py;
+    `fitmon migrate` gives its setting, other callers leave a city's policies alone); returns the
     migrations applied. Refuses if an applied file changed, or a retention under the floor."""
-    check_raw_retention_days(raw_retention_days)
+    if raw_retention_days is not None:
+        check_raw_retention_days(raw_retention_days)
     with _locked_connection(conninfo) as conn:
         conn.execute(_CREATE_TABLE)
         has_timescale = timescale_available(conn) and _create_timescale_extension(conn)
         if not conn.closed:
             applied = _apply_pending(conn, has_timescale=has_timescale)
-            apply_raw_retention(conn, raw_retention_days)
+            if raw_retention_days is not None:
+                apply_raw_retention(conn, raw_retention_days)
             return applied
     # The failed CREATE EXTENSION ended the session and with it the lock: take both anew.
     # Another runner may have migrated meanwhile; _apply_pending reads the applied list afresh.
     with _locked_connection(conninfo) as conn:
         applied = _apply_pending(conn, has_timescale=False)
-        apply_raw_retention(conn, raw_retention_days)
+        if raw_retention_days is not None:
+            apply_raw_retention(conn, raw_retention_days)
         return applied

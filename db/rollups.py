@@ -18,11 +18,16 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
-# Bureaus count days in China's time (UTC+8 all year): `day` is the local midnight.
+# Bureaus count days in China's time (UTC+8 all year, so a day is 24 hours whatever the session's
+# time zone): `day` is the local midnight.
 LOCAL_DAYS = "Asia/Shanghai"
 _LOCK_KEY = 0x666974_726F6C  # "fitrol": one refresh at a time
 
-_TAKE_PENDING = "DELETE FROM usage_rollup_pending RETURNING hour"
+# Distinct in the database: while no refresh runs (the maintenance service down), notes pile up,
+# one per ingest transaction and hour.
+_TAKE_PENDING = """
+WITH taken AS (DELETE FROM usage_rollup_pending RETURNING hour) SELECT DISTINCT hour FROM taken
+"""
 _ALL_HOURS = "SELECT DISTINCT hour FROM usage_hourly"
 
 _SITE_HOURS_DELETE = "DELETE FROM usage_site_hourly WHERE %(everything)s OR hour = ANY(%(hours)s)"
@@ -42,7 +47,7 @@ INSERT INTO usage_daily (code, day, sessions, reps, duration_s, energy_wh)
 SELECT code, date_trunc('day', hour, '{LOCAL_DAYS}'), sum(sessions), sum(reps), sum(duration_s),
        sum(energy_wh)
 FROM usage_hourly
-WHERE hour >= %(first)s AND hour < %(last)s::timestamptz + interval '1 day'
+WHERE hour >= %(first)s AND hour < %(last)s::timestamptz + interval '24 hours'
   AND date_trunc('day', hour, '{LOCAL_DAYS}') = ANY(%(days)s)
 GROUP BY 1, 2
 """

@@ -42,8 +42,9 @@ done
 mkdir -p "$loaded"
 chmod 700 "$loaded"
 if [ "$(id -u)" = 0 ]; then chown "$owner:$owner" "$loaded"; fi
-install_copies
+# The sum first: files broker-auth rewrites while they are copied differ from it, and load later.
 loaded_sum=$(written_sum)
+install_copies
 
 "$@" &
 broker=$!

@@ -150,17 +150,7 @@ def _take_fault(
     if _retired(conn, now, e):
         return
     if e.state == "raised":
-        assert e.severity is not None
-        seen = Raise(
-            subject=e.subject,
-            rule="device_fault",
-            severity=e.severity,
-            at=e.at,
-            fault=e.fault,
-            detail=e.detail,
-            out_of_service=e.severity == "critical",
-        )
-        raise_alert(conn, now, settings, seen, actor)
+        raise_alert(conn, now, settings, _raised(e, "device_fault"), actor)
     else:
         clear_alert(
             conn, now, subject=e.subject, rule="device_fault", fault=e.fault, at=now, actor=actor
@@ -223,17 +213,23 @@ def _take_defect(
 ) -> None:
     """An inspection's failed check of an item (maintenance.inspections): an alert whose fault is
     the check's key, so the same defect found again joins the open alert."""
-    assert e.fault is not None
-    assert e.severity is not None
     if _retired(conn, now, e):
         return
-    seen = Raise(
+    seen = _raised(e, "inspection_defect")
+    raise_alert(conn, now, settings, seen, Actor.rule(f"inspection_{e.inspection_id}"))
+
+
+def _raised(e: InboxEvent, rule: str) -> Raise:
+    """What a raised device fault or an inspection's defect asks for: an alert of `rule`, which
+    a critical one takes the item out of service."""
+    assert e.fault is not None
+    assert e.severity is not None
+    return Raise(
         subject=e.subject,
-        rule="inspection_defect",
+        rule=rule,
         severity=e.severity,
         at=e.at,
         fault=e.fault,
         detail=e.detail,
         out_of_service=e.severity == "critical",
     )
-    raise_alert(conn, now, settings, seen, Actor.rule(f"inspection_{e.inspection_id}"))

@@ -81,22 +81,18 @@ class MaintenanceService:
     def run(self) -> None:
         url = self.settings.database_url.get_secret_value()
         scheduler = BackgroundScheduler(timezone=UTC)
-        scheduler.add_job(
-            self._tick,
-            "interval",
-            seconds=self.settings.tick_s,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._refresh_rollups,
-            "interval",
-            seconds=self.settings.rollup_refresh_s,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-        )
+        for job, every_s in (
+            (self._tick, self.settings.tick_s),
+            (self._refresh_rollups, self.settings.rollup_refresh_s),
+        ):
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=every_s,
+                next_run_time=datetime.now(UTC),
+                max_instances=1,
+                coalesce=True,
+            )
         with (
             psycopg.connect(url, autocommit=True, **CONNECT_KWARGS) as listener,
             psycopg.connect(url, autocommit=True, **CONNECT_KWARGS) as conn,

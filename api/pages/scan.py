@@ -21,7 +21,7 @@ from psycopg.rows import class_row
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import PUBLIC
-from api.database import DbConnection, PublicReads, ReadPool
+from api.database import ApiPool, PublicReads, ReadPool
 from api.pages.i18n import Lang, choose_lang, kind_name, kind_safety, translator
 from api.pages.photos import (
     PHOTO_MAX_MB,
@@ -177,8 +177,14 @@ def _check_report(
     return _Report(category, description, "hazard" in form, phone, photos)  # type: ignore[arg-type]
 
 
-def _file(conn: psycopg.Connection[Any], code: str, report: _Report) -> int:
-    """The report, its photos and its inbox row, in the request's transaction."""
+def _file(pool: ApiPool, code: str, report: _Report) -> int:
+    """The report, its photos and its inbox row, in one transaction on a connection taken only
+    now: not while an anonymous client was still sending its photos."""
+    with pool.connection() as conn, conn.transaction():
+        return _file_on(conn, code, report)
+
+
+def _file_on(conn: psycopg.Connection[Any], code: str, report: _Report) -> int:
     now = datetime.now(UTC)
     filed = file_report(
         conn,
@@ -196,7 +202,7 @@ def _file(conn: psycopg.Connection[Any], code: str, report: _Report) -> int:
 
 @router.post("/q/{code}/report", openapi_extra=PUBLIC)
 async def report_fault(
-    code: str, request: Request, conn: DbConnection, reads: PublicReads, limits: Limits
+    code: str, request: Request, reads: PublicReads, limits: Limits
 ) -> Response:
     """The form's answer: a thank-you page (201), or the form again with what to correct (422)."""
     wait = limits.hit("reports", client_of(request))
@@ -219,6 +225,6 @@ async def report_fault(
             return page_error(request, 422, "Invalid report", "; ".join(checked))
         context = {**_page_context(found, lang), "form": fields, "errors": checked}
         return render(request, "scan.html", context, status=422, switch_path=f"/q/{found.code}")
-    report_id = await run_in_threadpool(_file, conn, found.code, checked)
+    report_id = await run_in_threadpool(_file, request.app.state.pool, found.code, checked)
     context = {"item": found, "report_id": report_id, "phone": checked.phone}
     return render(request, "reported.html", context, status=201, switch_path=f"/q/{found.code}")
