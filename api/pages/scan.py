@@ -201,9 +201,7 @@ def _file_on(conn: psycopg.Connection[Any], code: str, report: _Report) -> int:
 
 
 @router.post("/q/{code}/report", openapi_extra=PUBLIC)
-async def report_fault(
-    code: str, request: Request, reads: PublicReads, limits: Limits
-) -> Response:
+async def report_fault(code: str, request: Request, reads: PublicReads, limits: Limits) -> Response:
     """The form's answer: a thank-you page (201), or the form again with what to correct (422)."""
     wait = limits.hit("reports", client_of(request))
     if wait is not None:
