@@ -54,6 +54,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "USAGE_BATCH_ADAPTER",
     "Birth",
+    "DeviceTime",
+    "DeviceTimeText",
     "Fault",
     "Kind",
     "Message",
@@ -114,6 +116,21 @@ Counter64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Version = Annotated[StrictInt, Field(ge=PROTOCOL_VERSION, le=PROTOCOL_VERSION)]
 
 
+_RFC3339 = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _rfc3339_shape() -> Any:
+    return core_schema.custom_error_schema(
+        core_schema.str_schema(pattern=_RFC3339, strict=True),
+        custom_error_type="rfc3339_time",
+        custom_error_message="Input should be an RFC 3339 time with a UTC offset (Z or "
+        "+hh:mm) and at most 6 decimals of a second",
+    )
+
+
 class _Rfc3339:
     """A device time: RFC 3339 with a UTC offset (`Z` or `±hh:mm`) and at most 6 decimals of a
     second, checked on the string before it is read, then at or after MIN_DEVICE_TIME.
@@ -125,23 +142,25 @@ class _Rfc3339:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        shape = core_schema.custom_error_schema(
-            core_schema.str_schema(pattern=_RFC3339, strict=True),
-            custom_error_type="rfc3339_time",
-            custom_error_message="Input should be an RFC 3339 time with a UTC offset (Z or "
-            "+hh:mm) and at most 6 decimals of a second",
-        )
         instant = core_schema.datetime_schema(
             tz_constraint="aware", strict=False, ge=MIN_DEVICE_TIME
         )
-        return core_schema.chain_schema([shape, instant])
+        return core_schema.chain_schema([_rfc3339_shape(), instant])
 
 
-_RFC3339 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
+class _Rfc3339Text:
+    """A device time's text, of RFC 3339's shape but not read yet (see DeviceTimeText)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return _rfc3339_shape()
+
+
 DeviceTime = Annotated[datetime, _Rfc3339]
+# The text of a device time, refused as DeviceTime refuses a string of another shape. Whoever
+# takes it must still read it, and refuse what DeviceTime refuses of a string of this shape (a
+# date or an offset that does not exist, a time before MIN_DEVICE_TIME): ingest.device_times.
+DeviceTimeText = Annotated[str, _Rfc3339Text]
 
 # Numbers must be finite: JSON has no NaN or infinity, but 1e400 parses to infinity.
 _CONFIG = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=False)
@@ -266,8 +285,9 @@ BATCH_ADAPTER: Final = TypeAdapter(list[BatchItem])
 ITEM_ADAPTER: Final = TypeAdapter(BatchItem)
 
 
-def fields_of(model: type[_Message]) -> Any:
-    """`model`'s fields as a TypedDict with the very same types, checks and configuration.
+def fields_of(model: type[_Message], *, times_as_text: bool = False) -> Any:
+    """`model`'s fields as a TypedDict with the very same types, checks and configuration; with
+    `times_as_text`, its device times as DeviceTimeText, which the caller must read.
 
     Validating into plain dicts gives what the model would hold without building a model
     instance per message, which is most of the cost of validating a site batch. A field with a
@@ -288,7 +308,9 @@ def fields_of(model: type[_Message]) -> Any:
         if info.alias is not None or info.validation_alias is not None:
             raise TypeError(f"{model.__name__}.{name} has an alias")
         annotation: Any = info.annotation
-        if info.metadata:
+        if times_as_text and _Rfc3339 in info.metadata:
+            annotation = DeviceTimeText
+        elif info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]
         fields[name] = annotation if info.is_required() else NotRequired[annotation]
     make_typed_dict: Any = TypedDict  # called with fields found at run time, which mypy cannot see
@@ -302,10 +324,11 @@ def fields_of(model: type[_Message]) -> Any:
     return typed
 
 
-UsageFields: Any = fields_of(Usage)
+UsageFields: Any = fields_of(Usage, times_as_text=True)
 # A batch of usage sessions only, validated into plain dicts without telling kinds apart: three
-# times as fast, and the same verdict, since an item valid as Usage has started_at and so is told
-# to be usage anyway. An item missing an optional field lacks its key (Usage would hold None).
+# times as fast, and the same verdict once its times are read (ingest.device_times), since an
+# item valid as Usage has started_at and so is told to be usage anyway. An item missing an
+# optional field lacks its key (Usage would hold None).
 USAGE_BATCH_ADAPTER: Final[TypeAdapter[list[dict[str, Any]]]] = TypeAdapter(list[UsageFields])
 
 

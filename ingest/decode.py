@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Callable, Container, Iterator, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -28,8 +28,6 @@ from devices.protocol import (
 )
 from ingest.decoded import (
     HOUR_US,
-    MICROSECOND,
-    PG_EPOCH,
     PG_EPOCH_HOUR,
     BirthRow,
     DecodedBatch,
@@ -40,6 +38,7 @@ from ingest.decoded import (
     WillEvent,
     pg_micros,
 )
+from ingest.device_times import MIN_DEVICE_US, device_micros
 from ingest.json_items import NotAnArray, split_json_array
 from ingest.refusals import (
     DELAY_US,
@@ -61,6 +60,10 @@ _NONE_YET = -(1 << 63)
 
 
 class RegistryView(Protocol):
+    @property
+    def known_equipment(self) -> Container[str]:
+        """Codes surely registered, checked without a call; has_equipment answers for the rest."""
+
     def has_equipment(self, code: str) -> bool: ...
     def has_site(self, site: str) -> bool: ...
 
@@ -230,38 +233,28 @@ class Decoder:
         item_origin: Callable[[int], Origin],
         batch: DecodedBatch,
     ) -> None:
-        """Take a batch's valid usage sessions (validated as dicts): _accept's checks, inlined,
-        since this loop is what ingest spends most of its time in under load."""
-        latest = pg_micros(arrived) + SKEW_US
+        """Take a batch's valid usage sessions (validated as dicts, their times as text):
+        _accept's checks, inlined, since this loop is what ingest spends most of its time in
+        under load. A session that fails one is decoded on its own, by its model, which says
+        what is wrong with it."""
+        least, latest = MIN_DEVICE_US, pg_micros(arrived) + SKEW_US
         skew, delay = SKEW_US, DELAY_US
-        has_equipment = self._registry.has_equipment
+        known, has_equipment = self._registry.known_equipment, self._registry.has_equipment
         rows, hours, presence = batch.usage, batch.usage_hours, batch.presence
         seen = Traffic(arrived, -1)
-        # pg_micros, inlined, and at half its cost: two datetimes with the very same tzinfo
-        # subtract without asking it for their UTC offsets, and the JSON parser gives every time
-        # of one offset the same (fixed-offset) tzinfo. So the epoch is taken in that zone too.
-        microsecond = MICROSECOND
-        zone: tzinfo | None = None
-        epoch = PG_EPOCH
         newest = _NONE_YET
         for i, fields in enumerate(sessions):
             code = fields["code"]
-            sent, began = fields["ts"], fields["started_at"]
-            if sent.tzinfo is not zone:
-                zone = sent.tzinfo
-                epoch = PG_EPOCH.astimezone(zone)
-            ts = (sent - epoch) // microsecond
-            started = (began - (epoch if began.tzinfo is zone else PG_EPOCH)) // microsecond
-            if (  # time_refusal's checks, then the site's (site_of, inlined) and the registry's
-                ts > latest
-                or started > latest
+            ts = device_micros(fields["ts"])
+            started = device_micros(fields["started_at"])
+            if (  # DeviceTime's, time_refusal's, the site's (site_of, inlined) and the registry's
+                not least <= ts <= latest
+                or not least <= started <= latest
                 or not -skew <= ts - started <= delay
                 or code[:SITE_CODE_LENGTH] != site
-                or not has_equipment(code)
+                or (code not in known and not has_equipment(code))
             ):
-                self._accept_batch_item(
-                    Usage.model_construct(**fields), site, item_origin(i), batch
-                )
+                self._decode_item(item_origin(i), site, batch)
                 continue
             boot = fields["boot"]
             get = fields.get

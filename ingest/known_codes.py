@@ -43,6 +43,10 @@ class KnownCodes:
         self._sites.update(site_of(code) for code in codes)
         self._unknown.clear()
 
+    @property
+    def known_equipment(self) -> set[str]:
+        return self._codes
+
     def has_equipment(self, code: str) -> bool:
         if code in self._codes:
             return True

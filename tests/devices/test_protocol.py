@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from devices.protocol import (
     BATCH_ADAPTER,
     USAGE_BATCH_ADAPTER,
+    DeviceTime,
     Fault,
     Kind,
     Status,
@@ -156,9 +157,13 @@ def test_usage_batches_validated_as_dicts_get_the_verdict_of_the_usage_model(
         want = {(e["loc"], e["type"]) for e in error.errors()}
         assert {(e["loc"][1:], e["type"]) for e in info.value.errors()} == want
     else:
+        # The times stay text, of RFC 3339's shape: ingest reads them (ingest.device_times).
         (fields,) = USAGE_BATCH_ADAPTER.validate_json(payload)
         optional = {"energy_wh": None, "avg_cadence_rpm": None, "max_load_kg": None}
-        assert {"v": 1, **optional, **fields} == expected.model_dump()
+        texts = {name: json.loads(payload)[0][name] for name in ("ts", "started_at")}
+        assert fields | texts == fields
+        read = {name: TypeAdapter(DeviceTime).validate_python(text) for name, text in texts.items()}
+        assert {"v": 1, **optional, **fields, **read} == expected.model_dump()
 
 
 def test_only_a_model_whose_checks_sit_on_its_fields_becomes_a_dict_schema() -> None:

@@ -250,6 +250,8 @@ def test_what_the_database_refuses_is_dead_lettered_with_its_topic_and_exact_byt
 class _BrokenRegistry:
     """The registry's answers, except for one code, where looking it up fails unexpectedly."""
 
+    known_equipment: frozenset[str] = frozenset()  # asks has_equipment of every code
+
     def __init__(self, known: KnownCodes, broken: str) -> None:
         self._known, self._broken = known, broken
 
