@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli.services import LocalBroker
 from db.embedded import EmbeddedPostgres, free_port
@@ -183,14 +184,12 @@ class IngestProcess(ServiceProcess):
                 text = response.read().decode()
         except OSError:
             return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            series, _, value = line.rpartition(" ")
-            series_name, _, series_labels = series.partition("{")
-            wanted = (f'{key}="{label}"' in series_labels for key, label in labels.items())
-            if series_name == name and all(wanted):
-                total += float(value)
-        return total
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
 
     def wait_until_connected(self) -> None:
         self.wait_for(lambda: self.metric("fitmon_ingest_connected") == 1, 60, "up")
