@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Final, Literal, NotRequired
+from typing import Annotated, Any, Final, Literal, NotRequired, get_args
 
 from pydantic import (
     AfterValidator,
@@ -310,6 +310,8 @@ def fields_of(model: type[_Message], *, times_as_text: bool = False) -> Any:
         annotation: Any = info.annotation
         if times_as_text and _Rfc3339 in info.metadata:
             annotation = DeviceTimeText
+        elif times_as_text and _holds_device_time(annotation):
+            raise TypeError(f"{model.__name__}.{name} holds a device time within another type")
         elif info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]
         fields[name] = annotation if info.is_required() else NotRequired[annotation]
@@ -322,6 +324,12 @@ def fields_of(model: type[_Message], *, times_as_text: bool = False) -> Any:
         allow_inf_nan=config.get("allow_inf_nan", True),
     )
     return typed
+
+
+def _holds_device_time(annotation: Any) -> bool:
+    if _Rfc3339 in getattr(annotation, "__metadata__", ()):
+        return True
+    return any(_holds_device_time(arg) for arg in get_args(annotation))
 
 
 UsageFields: Any = fields_of(Usage, times_as_text=True)

@@ -214,7 +214,7 @@ class Decoder:
             self._decode_item(
                 Origin(origin.topic, text.encode(), origin.arrived, index), site, batch
             )
-        batch.gateway_presence.setdefault(site, origin.arrived)
+        batch.gateway_presence[site] = origin.arrived  # the latest word from the gateway
 
     def _decode_item(self, origin: Origin, site: str, batch: DecodedBatch) -> None:
         try:

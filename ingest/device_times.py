@@ -27,18 +27,18 @@ _DEVICE_TIME: Final = TypeAdapter(DeviceTime)
 _from_text = datetime.fromisoformat
 
 
-class _Offsets(dict[str, int]):
-    """A UTC offset's text (`+08:00`) in microseconds, as DeviceTime reads it; NOT_READ where it
-    refuses the offset. At most 20,000 texts have the offset's shape."""
+class _Offsets(dict[str, int | None]):
+    """A UTC offset's text (`+08:00`) in microseconds, as DeviceTime reads it; None where it
+    refuses the offset. Only texts of the offset's shape come here: at most 20,000."""
 
-    def __missing__(self, text: str) -> int:
+    def __missing__(self, text: str) -> int | None:
         try:
             moment = _DEVICE_TIME.validate_python(f"2020-01-01T00:00:00{text}")
         except ValidationError:
-            micros = NOT_READ
+            micros = None
         else:
             offset = moment.utcoffset()
-            micros = NOT_READ if offset is None else offset // MICROSECOND
+            micros = None if offset is None else offset // MICROSECOND
         self[text] = micros
         return micros
 
@@ -47,14 +47,18 @@ _OFFSETS: Final = _Offsets()
 
 
 def device_micros(text: str) -> int:
-    """`text`, a device time of RFC 3339's shape, as microseconds since 2000-01-01 UTC: less than
-    MIN_DEVICE_US if DeviceTime refuses it (before MIN_DEVICE_TIME, or NOT_READ: no such time)."""
+    """`text`, a device time of RFC 3339's shape (DeviceTimeText; no other text may come here),
+    as microseconds since 2000-01-01 UTC: less than MIN_DEVICE_US if DeviceTime refuses it
+    (before MIN_DEVICE_TIME, or NOT_READ: no such time)."""
+    offset: int | None
     if text[-1] in "Zz":
         local, offset = text[:-1], 0
     else:
         local, offset = text[:-6], _OFFSETS[text[-6:]]
-        if offset == NOT_READ:
+        if offset is None:
             return NOT_READ
+    if local[11:13] == "24":  # DeviceTime refuses hour 24; fromisoformat takes it from Python 3.14
+        return NOT_READ
     try:
         return (_from_text(local) - _LOCAL_EPOCH) // MICROSECOND - offset
     except ValueError:  # a day, hour, minute or second that does not exist

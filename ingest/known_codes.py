@@ -8,6 +8,7 @@ imported while ingest runs are accepted at once. A code found unknown is not ask
 from __future__ import annotations
 
 import time
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import psycopg
@@ -44,7 +45,7 @@ class KnownCodes:
         self._unknown.clear()
 
     @property
-    def known_equipment(self) -> set[str]:
+    def known_equipment(self) -> AbstractSet[str]:
         return self._codes
 
     def has_equipment(self, code: str) -> bool:

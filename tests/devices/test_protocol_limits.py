@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from devices.protocol import USAGE_BATCH_ADAPTER, Birth, Fault, Status, Usage, Will
+from ingest.device_times import MIN_DEVICE_US, device_micros
 
 CODE = "320705-0042-007-4"
 TS = "2026-11-20T08:00:00+08:00"
@@ -92,13 +93,20 @@ def test_a_number_that_is_not_finite_is_refused(
 
 
 def test_the_usage_batch_fast_path_refuses_what_the_model_refuses() -> None:
-    """Site batches of usage validate into dicts (USAGE_BATCH_ADAPTER): the same limits hold, but
-    for the times' least value, which ingest checks as it reads them (tests/ingest/
-    test_device_times.py)."""
+    """Site batches of usage validate into dicts (USAGE_BATCH_ADAPTER): the same limits hold, the
+    times' least value as ingest reads them (ingest.device_times)."""
     for model, field, at_limit, past, says in LIMITS:
-        if model is not Usage or field in ("ts", "started_at"):
+        if model is not Usage:
             continue
-        assert USAGE_BATCH_ADAPTER.validate_json(b"[" + _payload(model, field, at_limit) + b"]")
+        batch = b"[" + _payload(model, field, at_limit) + b"]"
+        (fields,) = USAGE_BATCH_ADAPTER.validate_json(batch)
+        if field in ("ts", "started_at"):
+            assert device_micros(fields[field]) == MIN_DEVICE_US, field
+            (fields,) = USAGE_BATCH_ADAPTER.validate_json(
+                b"[" + _payload(model, field, past) + b"]"
+            )
+            assert device_micros(fields[field]) < MIN_DEVICE_US, field
+            continue
         with pytest.raises(ValidationError) as refused:
             USAGE_BATCH_ADAPTER.validate_json(b"[" + _payload(model, field, past) + b"]")
         assert says in refused.value.errors(include_url=False)[0]["msg"], field

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from devices.protocol import USAGE_BATCH_ADAPTER, DeviceTime, Usage, batch_topic
+from devices.protocol import USAGE_BATCH_ADAPTER, DeviceTime, Usage, batch_topic, item_topic
+from devices.topics import GATEWAY
 from ingest.decode import Decoder
 from ingest.decoded import pg_micros
 from ingest.device_times import MIN_DEVICE_US, device_micros
@@ -141,3 +142,27 @@ def test_a_batch_session_whose_time_names_no_day_is_dead_lettered_alone() -> Non
         Usage.model_validate_json(dead.payload)
     assert refused.value.errors()[0]["loc"] == ("started_at",)
     assert "started_at" in dead.reason
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,  # every session good: the fast path
+        {"started_at": "2026-02-30T08:00:00+08:00"},  # a time read as no day: that session alone
+        {"reps": -1},  # a session the batch schema refuses: item by item
+    ],
+)
+def test_a_batch_after_its_gateways_will_in_one_chunk_is_the_gateways_latest_word(
+    bad: dict[str, object] | None,
+) -> None:
+    now = time.time()
+    sent = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
+    items = [_usage(sent, sent, code, seq) for seq, code in enumerate(CODES, start=1)]
+    items[1].update(bad or {})
+    will = json.dumps({"v": 1, "online": False, "boot": 4}).encode()
+    topics = [item_topic(SITE, GATEWAY, "status", "fitness/v1"), batch_topic(SITE, "fitness/v1")]
+    payloads = [will, json.dumps(items).encode()]
+    batch = Decoder("fitness/v1", _EveryCode()).decode(topics, payloads, [now, now + 0.5])
+    assert batch.gateway_presence == {SITE: datetime.fromtimestamp(now + 0.5, UTC)}
+    assert len(batch.usage) == (3 if bad is None else 2)
+    assert len(batch.dead) == (0 if bad is None else 1)
