@@ -112,6 +112,18 @@ def migrated_database(admin_url: str, prefix: str = "fitmon_test") -> Iterator[s
         drop_database(admin_url, name)
 
 
+class EveryCode:
+    """A registry view (ingest.decode.RegistryView) that finds every code and site registered."""
+
+    known_equipment: frozenset[str] = frozenset()  # asks has_equipment of every code
+
+    def has_equipment(self, code: str) -> bool:
+        return True
+
+    def has_site(self, site: str) -> bool:
+        return True
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat()
 

@@ -17,6 +17,7 @@ from devices.topics import GATEWAY
 from ingest.decode import Decoder
 from ingest.decoded import pg_micros
 from ingest.device_times import MIN_DEVICE_US, device_micros
+from tests.support import EveryCode
 
 DEVICE_TIME: TypeAdapter[datetime] = TypeAdapter(DeviceTime)
 SITE = "320705-0042"
@@ -113,16 +114,6 @@ def _usage(started_at: str, ts: str, code: str = CODES[0], seq: int = 1) -> dict
     }
 
 
-class _EveryCode:
-    known_equipment: frozenset[str] = frozenset()  # asks has_equipment of every code
-
-    def has_equipment(self, code: str) -> bool:
-        return True
-
-    def has_site(self, site: str) -> bool:
-        return True
-
-
 def test_a_batch_session_whose_time_names_no_day_is_dead_lettered_alone() -> None:
     now = time.time()
     sent = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
@@ -133,7 +124,7 @@ def test_a_batch_session_whose_time_names_no_day_is_dead_lettered_alone() -> Non
     ]
     payload = json.dumps(items, separators=(",", ":")).encode()
     topic = batch_topic(SITE, "fitness/v1")
-    batch = Decoder("fitness/v1", _EveryCode()).decode([topic], [payload], [now])
+    batch = Decoder("fitness/v1", EveryCode()).decode([topic], [payload], [now])
     assert [row.code for row in batch.usage] == [CODES[0], CODES[2]]
     (dead,) = batch.dead
     assert (dead.topic, dead.code) == (topic, CODES[1])
@@ -162,7 +153,7 @@ def test_a_batch_after_its_gateways_will_in_one_chunk_is_the_gateways_latest_wor
     will = json.dumps({"v": 1, "online": False, "boot": 4}).encode()
     topics = [item_topic(SITE, GATEWAY, "status", "fitness/v1"), batch_topic(SITE, "fitness/v1")]
     payloads = [will, json.dumps(items).encode()]
-    batch = Decoder("fitness/v1", _EveryCode()).decode(topics, payloads, [now, now + 0.5])
+    batch = Decoder("fitness/v1", EveryCode()).decode(topics, payloads, [now, now + 0.5])
     assert batch.gateway_presence == {SITE: datetime.fromtimestamp(now + 0.5, UTC)}
     assert len(batch.usage) == (3 if bad is None else 2)
     assert len(batch.dead) == (0 if bad is None else 1)

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, TypeAdapter
 from devices.codes import make_equipment_code
 from ingest.decode import Decoder
 from ingest.decoded import epoch_hour, from_pg_micros, pg_micros
+from tests.support import EveryCode
 
 DEVICE_TIME = TypeAdapter(AwareDatetime)  # as ingest reads them: from JSON, in the sender's zone
 
@@ -32,16 +33,6 @@ def test_device_times_become_exact_microseconds_and_utc_hours_whatever_their_off
         hours_since_1970 = (moment.toordinal() - date(1970, 1, 1).toordinal()) * 24 + moment.hour
         assert epoch_hour(micros) == hours_since_1970, sent.isoformat()
         assert from_pg_micros(micros) == moment
-
-
-class _EveryCode:
-    known_equipment: frozenset[str] = frozenset()  # asks has_equipment of every code
-
-    def has_equipment(self, code: str) -> bool:
-        return True
-
-    def has_site(self, site: str) -> bool:
-        return True
 
 
 def test_a_batch_whose_times_change_offset_item_by_item_keeps_every_time_exact() -> None:
@@ -73,7 +64,7 @@ def test_a_batch_whose_times_change_offset_item_by_item_keeps_every_time_exact()
             for n, (code, ts, started) in enumerate(sent)
         ]
     ).encode()
-    batch = Decoder("fitness/v1", _EveryCode()).decode(
+    batch = Decoder("fitness/v1", EveryCode()).decode(
         [f"fitness/v1/{site}/batch"], [payload], [arrival.timestamp()]
     )
     assert batch.dead == []
