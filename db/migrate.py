@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg import sql
 
 from db.retention import apply_raw_retention
 from db.settings import check_raw_retention_days
@@ -28,6 +29,11 @@ _NAME_RE = re.compile(r"(\d{4})_([a-z0-9_]+?)(\.timescale)?\.sql")
 # message over 64 KiB, so a migration carrying data sends it in parts.
 BATCH_BREAK = "\n-- migrate: next batch\n"
 _LOCK_KEY = 0x666974_6D6F6E  # "fitmon": one migrating process at a time
+# Continuous aggregates a migration creates WITH NO DATA, by its version: each is refreshed whole
+# once the migration is applied (a refresh cannot run inside the migration's transaction). Left
+# empty, the aggregate's first scheduled refresh would materialise only its window (30 days) and
+# hide the days before it, which usage_sessions still holds.
+_FILL_AFTER: dict[int, tuple[str, ...]] = {10: ("usage_daily",)}
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -144,6 +150,14 @@ def _apply_pending(conn: psycopg.Connection[Any], *, has_timescale: bool) -> lis
     return applied_now
 
 
+def _fill_continuous_aggregates(conn: psycopg.Connection[Any], applied: list[Migration]) -> None:
+    for migration in applied:
+        for view in _FILL_AFTER.get(migration.version, ()):
+            fill = sql.SQL("CALL refresh_continuous_aggregate({}, NULL, NULL)")
+            conn.execute(fill.format(sql.Literal(view)))
+            log.info("continuous aggregate filled", view=view)
+
+
 def migrate(conninfo: str, *, raw_retention_days: int | None = None) -> list[Migration]:
     """Apply pending migrations, then the raw telemetry retention if given (db/retention.py;
     `fitmon migrate` gives its setting, other callers leave a city's policies alone); returns the
@@ -155,6 +169,8 @@ def migrate(conninfo: str, *, raw_retention_days: int | None = None) -> list[Mig
         has_timescale = timescale_available(conn) and _create_timescale_extension(conn)
         if not conn.closed:
             applied = _apply_pending(conn, has_timescale=has_timescale)
+            if has_timescale:
+                _fill_continuous_aggregates(conn, applied)
             if raw_retention_days is not None:
                 apply_raw_retention(conn, raw_retention_days)
             return applied
