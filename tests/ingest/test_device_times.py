@@ -17,7 +17,7 @@ from devices.topics import GATEWAY
 from ingest.decode import Decoder
 from ingest.decoded import pg_micros
 from ingest.device_times import MIN_DEVICE_US, device_micros
-from tests.support import EveryCode
+from tests.support import EveryCode, usage
 
 DEVICE_TIME: TypeAdapter[datetime] = TypeAdapter(DeviceTime)
 SITE = "320705-0042"
@@ -70,7 +70,7 @@ SHAPED = st.builds(
 
 @given(SHAPED)
 def test_a_time_read_from_its_text_gets_device_times_verdict_and_value(text: str) -> None:
-    assert USAGE_BATCH_ADAPTER.validate_python([_usage(text, text)])  # the shape passes
+    assert USAGE_BATCH_ADAPTER.validate_python([usage(CODES[0], 1, ts=text)])  # the shape passes
     assert _fast_micros(text) == _model_micros(text), text
 
 
@@ -101,26 +101,13 @@ def test_edge_times_get_device_times_verdict_and_value(text: str) -> None:
     assert _fast_micros(text) == _model_micros(text), text
 
 
-def _usage(started_at: str, ts: str, code: str = CODES[0], seq: int = 1) -> dict[str, object]:
-    return {
-        "v": 1,
-        "code": code,
-        "boot": 1,
-        "seq": seq,
-        "ts": ts,
-        "started_at": started_at,
-        "duration_s": 60.0,
-        "reps": 12,
-    }
-
-
 def test_a_batch_session_whose_time_names_no_day_is_dead_lettered_alone() -> None:
     now = time.time()
     sent = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
     items = [
-        _usage(sent, sent, CODES[0], 1),
-        _usage("2026-02-30T08:00:00+08:00", sent, CODES[1], 2),
-        _usage(sent, sent, CODES[2], 3),
+        usage(CODES[0], 1, ts=sent),
+        usage(CODES[1], 2, ts=sent, started_at="2026-02-30T08:00:00+08:00"),
+        usage(CODES[2], 3, ts=sent),
     ]
     payload = json.dumps(items, separators=(",", ":")).encode()
     topic = batch_topic(SITE, "fitness/v1")
@@ -148,7 +135,7 @@ def test_a_batch_after_its_gateways_will_in_one_chunk_is_the_gateways_latest_wor
 ) -> None:
     now = time.time()
     sent = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
-    items = [_usage(sent, sent, code, seq) for seq, code in enumerate(CODES, start=1)]
+    items = [usage(code, seq, ts=sent) for seq, code in enumerate(CODES, start=1)]
     items[1].update(bad or {})
     will = json.dumps({"v": 1, "online": False, "boot": 4}).encode()
     topics = [item_topic(SITE, GATEWAY, "status", "fitness/v1"), batch_topic(SITE, "fitness/v1")]
